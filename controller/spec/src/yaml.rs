@@ -1,0 +1,445 @@
+//! YAML text to JSON-shaped documents that remember where every field path came from.
+//!
+//! # Background
+//! Typed deserialisation stops at the first error and knows nothing of lines. We therefore
+//! read the YAML event stream ourselves (saphyr-parser, YAML 1.2), build one
+//! `serde_json::Value` per document and record, for each field path such as
+//! `spec.groups.student.idleTimeout` or `spec.exemptions[0].user`, the line and column of its
+//! key and of its value. Every later error (type, unknown field, semantic rule) is then
+//! reported at the exact place an admin has to edit.
+
+use std::{borrow::Cow, collections::HashMap, fmt};
+
+use saphyr_parser::{Event, Parser, ScalarStyle, Span, Tag};
+use serde_json::{Map, Number, Value};
+
+/// Deepest nesting accepted; deeper input is refused rather than risking the stack.
+const MAX_DEPTH: usize = 64;
+
+/// A 1-based line and column in a source text.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Position {
+    /// Line, counting from 1.
+    pub line: usize,
+    /// Column in characters, counting from 1.
+    pub column: usize,
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.line, self.column)
+    }
+}
+
+impl From<saphyr_parser::Marker> for Position {
+    fn from(marker: saphyr_parser::Marker) -> Self {
+        Position {
+            line: marker.line(),
+            column: marker.col() + 1,
+        }
+    }
+}
+
+/// Where each field path of one document sits in the source.
+#[derive(Clone, Debug, Default)]
+pub struct Locations {
+    keys: HashMap<String, Position>,
+    values: HashMap<String, Position>,
+}
+
+impl Locations {
+    /// Position of the value at `path`, or of the nearest ancestor that has one.
+    #[must_use]
+    pub fn value(&self, path: &str) -> Option<Position> {
+        ancestors(path).find_map(|candidate| self.values.get(candidate).copied())
+    }
+
+    /// Position of the key of `path` (the field name), falling back to its value.
+    #[must_use]
+    pub fn key(&self, path: &str) -> Option<Position> {
+        self.keys.get(path).copied().or_else(|| self.value(path))
+    }
+}
+
+/// `a.b[0].c`, `a.b[0]`, `a.b`, `a`, `` in that order.
+fn ancestors(path: &str) -> impl Iterator<Item = &str> {
+    let mut next = Some(path);
+    std::iter::from_fn(move || {
+        let current = next?;
+        next = if current.is_empty() {
+            None
+        } else {
+            Some(current.rfind(['.', '[']).map_or("", |cut| &current[..cut]))
+        };
+        Some(current)
+    })
+}
+
+/// Appends a map key to a field path (`spec` + `defaults` = `spec.defaults`).
+#[must_use]
+pub fn join_key(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+/// Appends a sequence index to a field path (`spec.exemptions` + 0 = `spec.exemptions[0]`).
+#[must_use]
+pub fn join_index(path: &str, index: usize) -> String {
+    format!("{path}[{index}]")
+}
+
+/// A problem found while reading the YAML itself, before any typing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct YamlProblem {
+    /// Field path the problem belongs to (empty for the document root).
+    pub path: String,
+    /// Where it is.
+    pub position: Position,
+    /// What is wrong, lowercase, no trailing period.
+    pub message: String,
+}
+
+/// One `---`-separated document of a YAML stream.
+#[derive(Clone, Debug)]
+pub struct YamlDocument {
+    /// The content, as JSON-shaped data.
+    pub value: Value,
+    /// Where the document starts.
+    pub start: Position,
+    /// Positions of every field path.
+    pub locations: Locations,
+    /// Structural problems (duplicate keys, non-scalar keys, excessive depth).
+    pub problems: Vec<YamlProblem>,
+}
+
+/// Every document of a stream, plus the syntax error that ended reading early, if any.
+#[derive(Clone, Debug, Default)]
+pub struct YamlStream {
+    /// Documents read before the end or before a syntax error.
+    pub documents: Vec<YamlDocument>,
+    /// A syntax error: reading stopped there.
+    pub syntax_error: Option<YamlProblem>,
+}
+
+/// Reads every document of `text`.
+#[must_use]
+pub fn parse_stream(text: &str) -> YamlStream {
+    let mut builder = Builder {
+        parser: Parser::new_from_str(text),
+        stream: YamlStream::default(),
+    };
+    if let Err(problem) = builder.read_stream() {
+        builder.stream.syntax_error = Some(problem);
+    }
+    builder.stream
+}
+
+struct Builder<'input> {
+    parser: Parser<'input, saphyr_parser::StrInput<'input>>,
+    stream: YamlStream,
+}
+
+struct DocumentState {
+    locations: Locations,
+    problems: Vec<YamlProblem>,
+    anchors: HashMap<usize, Value>,
+}
+
+impl<'input> Builder<'input> {
+    fn next(&mut self) -> Result<(Event<'input>, Span), YamlProblem> {
+        match self.parser.next_event() {
+            Some(Ok(event)) => Ok(event),
+            Some(Err(error)) => Err(YamlProblem {
+                path: String::new(),
+                position: (*error.marker()).into(),
+                message: format!("invalid YAML: {}", error.info()),
+            }),
+            None => Ok((Event::StreamEnd, Span::default())),
+        }
+    }
+
+    fn read_stream(&mut self) -> Result<(), YamlProblem> {
+        loop {
+            let (event, span) = self.next()?;
+            match event {
+                Event::StreamEnd => return Ok(()),
+                Event::DocumentStart(_) => self.read_document(span.start.into())?,
+                _ => {}
+            }
+        }
+    }
+
+    fn read_document(&mut self, start: Position) -> Result<(), YamlProblem> {
+        let mut state = DocumentState {
+            locations: Locations::default(),
+            problems: Vec::new(),
+            anchors: HashMap::new(),
+        };
+        let mut value = Value::Null;
+        loop {
+            let (event, span) = self.next()?;
+            match event {
+                Event::DocumentEnd | Event::StreamEnd => break,
+                event => value = self.read_node(event, span, "", 0, &mut state)?,
+            }
+        }
+        self.stream.documents.push(YamlDocument {
+            value,
+            start,
+            locations: state.locations,
+            problems: state.problems,
+        });
+        Ok(())
+    }
+
+    fn read_node(
+        &mut self,
+        event: Event<'input>,
+        span: Span,
+        path: &str,
+        depth: usize,
+        state: &mut DocumentState,
+    ) -> Result<Value, YamlProblem> {
+        let position: Position = span.start.into();
+        state
+            .locations
+            .values
+            .entry(path.to_owned())
+            .or_insert(position);
+        if depth > MAX_DEPTH {
+            return Err(YamlProblem {
+                path: path.to_owned(),
+                position,
+                message: format!("nesting deeper than {MAX_DEPTH} levels"),
+            });
+        }
+        let (value, anchor) = match event {
+            Event::Scalar(text, style, anchor, tag) => (resolve_scalar(&text, style, tag), anchor),
+            Event::Alias(anchor) => {
+                let value = state.anchors.get(&anchor).cloned().unwrap_or(Value::Null);
+                (value, 0)
+            }
+            Event::SequenceStart(anchor, _) => {
+                let mut items = Vec::new();
+                loop {
+                    let (event, span) = self.next()?;
+                    if matches!(event, Event::SequenceEnd | Event::StreamEnd) {
+                        break;
+                    }
+                    let item_path = join_index(path, items.len());
+                    items.push(self.read_node(event, span, &item_path, depth + 1, state)?);
+                }
+                (Value::Array(items), anchor)
+            }
+            Event::MappingStart(anchor, _) => (
+                Value::Object(self.read_mapping(path, depth, state)?),
+                anchor,
+            ),
+            _ => (Value::Null, 0),
+        };
+        if anchor != 0 {
+            state.anchors.insert(anchor, value.clone());
+        }
+        Ok(value)
+    }
+
+    fn read_mapping(
+        &mut self,
+        path: &str,
+        depth: usize,
+        state: &mut DocumentState,
+    ) -> Result<Map<String, Value>, YamlProblem> {
+        let mut map = Map::new();
+        loop {
+            let (event, span) = self.next()?;
+            let key_position: Position = span.start.into();
+            let key = match event {
+                Event::MappingEnd | Event::StreamEnd => return Ok(map),
+                Event::Scalar(text, ..) => text.into_owned(),
+                other => {
+                    // Read and drop the complex key, then its value, and say why.
+                    self.read_node(other, span, path, depth + 1, state)?;
+                    let (value_event, value_span) = self.next()?;
+                    self.read_node(value_event, value_span, path, depth + 1, state)?;
+                    state.problems.push(YamlProblem {
+                        path: path.to_owned(),
+                        position: key_position,
+                        message: "mapping keys must be plain strings".to_owned(),
+                    });
+                    continue;
+                }
+            };
+            let field_path = join_key(path, &key);
+            let (value_event, value_span) = self.next()?;
+            if map.contains_key(&key) {
+                state.problems.push(YamlProblem {
+                    path: field_path.clone(),
+                    position: key_position,
+                    message: format!("duplicate key `{key}`"),
+                });
+                self.read_node(value_event, value_span, &field_path, depth + 1, state)?;
+                continue;
+            }
+            state
+                .locations
+                .keys
+                .insert(field_path.clone(), key_position);
+            let value = self.read_node(value_event, value_span, &field_path, depth + 1, state)?;
+            map.insert(key, value);
+        }
+    }
+}
+
+/// YAML 1.2 core-schema resolution of a scalar: plain scalars may be null, booleans or
+/// numbers; quoted and block scalars, and `!!str`, are always strings.
+fn resolve_scalar(text: &Cow<'_, str>, style: ScalarStyle, tag: Option<Cow<'_, Tag>>) -> Value {
+    let forced_string = tag
+        .as_deref()
+        .is_some_and(|tag| tag.handle == "tag:yaml.org,2002:" && tag.suffix == "str")
+        || tag
+            .as_deref()
+            .is_some_and(|tag| tag.suffix == "str" && tag.handle == "!!");
+    if style != ScalarStyle::Plain || forced_string {
+        return Value::String(text.clone().into_owned());
+    }
+    match text.as_ref() {
+        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
+        "true" | "True" | "TRUE" => return Value::Bool(true),
+        "false" | "False" | "FALSE" => return Value::Bool(false),
+        _ => {}
+    }
+    resolve_number(text).unwrap_or_else(|| Value::String(text.clone().into_owned()))
+}
+
+fn resolve_number(text: &str) -> Option<Value> {
+    let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
+    let first = digits.chars().next()?;
+    if !(first.is_ascii_digit() || first == '.') {
+        return None;
+    }
+    if let Some(hex) = text.strip_prefix("0x") {
+        return u64::from_str_radix(hex, 16)
+            .ok()
+            .map(|n| Value::Number(n.into()));
+    }
+    if let Some(octal) = text.strip_prefix("0o") {
+        return u64::from_str_radix(octal, 8)
+            .ok()
+            .map(|n| Value::Number(n.into()));
+    }
+    if digits.chars().all(|c| c.is_ascii_digit()) {
+        if let Ok(n) = text.parse::<i64>() {
+            return Some(Value::Number(n.into()));
+        }
+        if let Ok(n) = text.parse::<u64>() {
+            return Some(Value::Number(n.into()));
+        }
+    }
+    let looks_float = digits
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-'));
+    if looks_float {
+        return text
+            .parse::<f64>()
+            .ok()
+            .and_then(Number::from_f64)
+            .map(Value::Number);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn single(text: &str) -> YamlDocument {
+        let mut stream = parse_stream(text);
+        assert!(stream.syntax_error.is_none(), "{:?}", stream.syntax_error);
+        assert_eq!(stream.documents.len(), 1);
+        stream.documents.remove(0)
+    }
+
+    #[test]
+    fn plain_scalars_follow_the_yaml_1_2_core_schema() {
+        let doc =
+            single("a: 1\nb: 0.25\nc: true\nd: ~\ne: yes\nf: '1'\ng: 30s\nh:\ni: -3\nj: 1e3\n");
+        assert_eq!(
+            doc.value,
+            serde_json::json!({"a": 1, "b": 0.25, "c": true, "d": null, "e": "yes", "f": "1",
+                               "g": "30s", "h": null, "i": -3, "j": 1000.0})
+        );
+    }
+
+    #[test]
+    fn every_field_path_has_its_key_and_value_position() {
+        let doc = single(
+            "spec:\n  groups:\n    student:\n      idleTimeout: 3x\n  list:\n    - a\n    - b: 1\n",
+        );
+        assert_eq!(
+            doc.locations.key("spec.groups.student.idleTimeout"),
+            Some(Position { line: 4, column: 7 })
+        );
+        assert_eq!(
+            doc.locations.value("spec.groups.student.idleTimeout"),
+            Some(Position {
+                line: 4,
+                column: 20
+            })
+        );
+        assert_eq!(
+            doc.locations.value("spec.list[1].b"),
+            Some(Position {
+                line: 7,
+                column: 10
+            })
+        );
+        // Unknown paths fall back to their nearest known ancestor.
+        assert_eq!(
+            doc.locations.value("spec.list[1].zzz"),
+            Some(Position { line: 7, column: 7 })
+        );
+    }
+
+    #[test]
+    fn several_documents_are_read_separately_with_their_start_lines() {
+        let stream = parse_stream("a: 1\n---\nb: 2\n---\nc: 3\n");
+        assert_eq!(stream.documents.len(), 3);
+        assert_eq!(stream.documents[2].value, serde_json::json!({"c": 3}));
+        assert_eq!(
+            stream.documents[2].locations.key("c").map(|p| p.line),
+            Some(5)
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_are_problems_not_silent_overwrites() {
+        let doc = single("a: 1\na: 2\n");
+        assert_eq!(doc.value, serde_json::json!({"a": 1}));
+        assert_eq!(doc.problems.len(), 1);
+        assert_eq!(doc.problems[0].position, Position { line: 2, column: 1 });
+    }
+
+    #[test]
+    fn a_syntax_error_keeps_earlier_documents_and_says_where() {
+        let stream = parse_stream("a: 1\n---\nb: [1, 2\n");
+        assert_eq!(stream.documents.len(), 1);
+        let error = stream.syntax_error.expect("syntax error");
+        assert!(error.position.line >= 3, "{error:?}");
+    }
+
+    #[test]
+    fn anchors_and_aliases_are_expanded() {
+        let doc = single("base: &b {x: 1}\ncopy: *b\n");
+        assert_eq!(doc.value["copy"], serde_json::json!({"x": 1}));
+    }
+
+    #[test]
+    fn absurd_nesting_is_refused_without_crashing() {
+        let text = "[".repeat(200) + &"]".repeat(200);
+        let stream = parse_stream(&text);
+        assert!(stream.syntax_error.is_some());
+    }
+}
