@@ -19,10 +19,17 @@ fn spec_schema(generator: &mut SchemaGenerator, kind: Kind) -> Value {
     schema.to_value()
 }
 
-fn finish(mut root: Value, generator: &mut SchemaGenerator) -> Value {
-    root["$schema"] = json!(DIALECT);
-    root["$defs"] = Value::Object(generator.take_definitions(true));
-    root
+fn finish(root: Value, generator: &mut SchemaGenerator) -> Value {
+    let mut ordered = serde_json::Map::new();
+    ordered.insert("$schema".to_owned(), json!(DIALECT));
+    if let Value::Object(fields) = root {
+        ordered.extend(fields);
+    }
+    ordered.insert(
+        "$defs".to_owned(),
+        Value::Object(generator.take_definitions(true)),
+    );
+    Value::Object(ordered)
 }
 
 /// The schema of one kind's document (envelope and spec).

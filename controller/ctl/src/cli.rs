@@ -1,0 +1,79 @@
+//! The command-line definition of `ds01ctl` (clap derive); the `///` docs are the help text.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// ds01ctl — submit desired state to the ds01 controller and see what it sees and does.
+#[derive(Debug, Parser)]
+#[command(
+    name = "ds01ctl",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// Controller socket.
+    #[arg(
+        long,
+        global = true,
+        env = "DS01_SOCKET",
+        default_value = "/run/ds01/controller.sock"
+    )]
+    pub socket: PathBuf,
+
+    /// Output format.
+    #[arg(short, long, global = true, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How results are printed on standard output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Human-readable, fits 80 columns.
+    Table,
+    /// Human-readable with more columns.
+    Wide,
+    /// JSON, for scripts.
+    Json,
+    /// YAML.
+    Yaml,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check spec files offline (no controller needed); exit 1 if any is invalid.
+    Validate(ValidateArgs),
+    /// Print the JSON Schema of every kind, or of one kind.
+    Schema(SchemaArgs),
+    /// Print a shell completion script.
+    Completion(CompletionArgs),
+}
+
+/// Arguments of `validate`.
+#[derive(Debug, clap::Args)]
+pub struct ValidateArgs {
+    /// Spec files or directories (every *.yaml/*.yml inside); `-` reads standard input.
+    #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
+    pub paths: Vec<PathBuf>,
+}
+
+/// Arguments of `schema`.
+#[derive(Debug, clap::Args)]
+pub struct SchemaArgs {
+    /// DcgmExporter, GpuOrphanPolicy or ContainerLifecyclePolicy; all kinds when omitted.
+    pub kind: Option<String>,
+}
+
+/// Arguments of `completion`.
+#[derive(Debug, clap::Args)]
+pub struct CompletionArgs {
+    /// Shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
