@@ -197,7 +197,7 @@ fn parse_document(
     }
     let spec = match kind? {
         Kind::DcgmExporter => typed::<DcgmExporterSpec>(document, context)
-            .map(|(m, s)| (m, SpecBody::DcgmExporter(s))),
+            .map(|(m, s)| (m, SpecBody::DcgmExporter(Box::new(s)))),
         Kind::GpuOrphanPolicy => typed::<GpuOrphanPolicySpec>(document, context)
             .map(|(m, s)| (m, SpecBody::GpuOrphanPolicy(s))),
         Kind::ContainerLifecyclePolicy => typed::<ContainerLifecyclePolicySpec>(document, context)
@@ -246,13 +246,12 @@ fn typed<S: DeserializeOwned + Default>(
                     .collect();
                 let message = error.inner().to_string();
                 let unknown = unknown_field(&message);
-                if let Some(field) = &unknown {
-                    if segments
+                if let Some(field) = &unknown
+                    && segments
                         .last()
                         .is_none_or(|last| *last != Segment::Key(field.clone()))
-                    {
-                        segments.push(Segment::Key(field.clone()));
-                    }
+                {
+                    segments.push(Segment::Key(field.clone()));
                 }
                 let path = render(&segments);
                 let position = if unknown.is_some() {

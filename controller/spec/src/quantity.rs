@@ -82,7 +82,7 @@ impl fmt::Display for ByteSize {
         let mut units = SIZE_UNITS;
         units.sort_by_key(|(_, multiplier)| std::cmp::Reverse(*multiplier));
         for (name, multiplier) in &units {
-            if *multiplier > 1 && self.0 >= *multiplier && self.0 % multiplier == 0 {
+            if *multiplier > 1 && self.0 >= *multiplier && self.0.is_multiple_of(*multiplier) {
                 return write!(f, "{}{name}", self.0 / multiplier);
             }
         }

@@ -201,8 +201,10 @@ pub fn resolve(
         if let Some(block) = policy.users.get(subject.user) {
             layers.push((block.clone(), LimitSource::User(subject.user.to_owned())));
         }
-    } else if subject.origin != UNKNOWN_OWNER {
-        if let Some(block) = policy.container_types.get(UNKNOWN_OWNER) {
+    } else if subject.origin != UNKNOWN_OWNER
+        && let Some(block) = policy.container_types.get(UNKNOWN_OWNER)
+    {
+        {
             layers.push((
                 block.clone(),
                 LimitSource::ContainerType(UNKNOWN_OWNER.to_owned()),

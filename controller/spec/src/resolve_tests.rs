@@ -62,7 +62,15 @@ fn each_field_comes_from_the_highest_layer_that_sets_it() {
     let now = at("2026-11-22T00:00:00Z");
     let no_files = HashMap::new();
     // (user, origin, expected idle timeout and source, expected max runtime and source)
-    let cases: [(&str, &str, Option<Duration>, &str, Option<Duration>, &str); 8] = [
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        Option<Duration>,
+        &'a str,
+        Option<Duration>,
+        &'a str,
+    );
+    let cases: [Case<'_>; 8] = [
         (
             "sam",
             "docker",

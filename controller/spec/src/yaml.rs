@@ -295,7 +295,7 @@ impl<'input> Builder<'input> {
 
 /// YAML 1.2 core-schema resolution of a scalar: plain scalars may be null, booleans or
 /// numbers; quoted and block scalars, and `!!str`, are always strings.
-fn resolve_scalar(text: &Cow<'_, str>, style: ScalarStyle, tag: Option<Cow<'_, Tag>>) -> Value {
+fn resolve_scalar(text: &str, style: ScalarStyle, tag: Option<Cow<'_, Tag>>) -> Value {
     let forced_string = tag
         .as_deref()
         .is_some_and(|tag| tag.handle == "tag:yaml.org,2002:" && tag.suffix == "str")
@@ -303,15 +303,15 @@ fn resolve_scalar(text: &Cow<'_, str>, style: ScalarStyle, tag: Option<Cow<'_, T
             .as_deref()
             .is_some_and(|tag| tag.suffix == "str" && tag.handle == "!!");
     if style != ScalarStyle::Plain || forced_string {
-        return Value::String(text.clone().into_owned());
+        return Value::String(text.to_owned());
     }
-    match text.as_ref() {
+    match text {
         "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
         "true" | "True" | "TRUE" => return Value::Bool(true),
         "false" | "False" | "FALSE" => return Value::Bool(false),
         _ => {}
     }
-    resolve_number(text).unwrap_or_else(|| Value::String(text.clone().into_owned()))
+    resolve_number(text).unwrap_or_else(|| Value::String(text.to_owned()))
 }
 
 fn resolve_number(text: &str) -> Option<Value> {

@@ -122,7 +122,7 @@ impl Metadata {
 #[derive(Clone, Debug, PartialEq)]
 pub enum SpecBody {
     /// A `DcgmExporter` spec.
-    DcgmExporter(DcgmExporterSpec),
+    DcgmExporter(Box<DcgmExporterSpec>),
     /// A `GpuOrphanPolicy` spec.
     GpuOrphanPolicy(GpuOrphanPolicySpec),
     /// A `ContainerLifecyclePolicy` spec.

@@ -181,10 +181,12 @@ impl ContainerLifecyclePolicySpec {
         for (group, spec) in &self.groups {
             let path = format!("spec.groups.{group}");
             spec.limits().validate(&path, report);
-            if let Some(file) = &spec.members_file {
-                if !file.starts_with('/') {
-                    report.error(format!("{path}.membersFile"), "must be an absolute path");
-                }
+            if spec
+                .members_file
+                .as_ref()
+                .is_some_and(|file| !file.starts_with('/'))
+            {
+                report.error(format!("{path}.membersFile"), "must be an absolute path");
             }
             for (index, member) in spec.members.iter().enumerate() {
                 if member.trim().is_empty() {
@@ -198,8 +200,10 @@ impl ContainerLifecyclePolicySpec {
                 }
             }
         }
-        if let Some(default_group) = &self.default_group {
-            if !self.groups.contains_key(default_group) {
+        if let Some(default_group) = &self.default_group
+            && !self.groups.contains_key(default_group)
+        {
+            {
                 report.error(
                     "spec.defaultGroup",
                     format!("names group `{default_group}`, which `groups` does not define"),

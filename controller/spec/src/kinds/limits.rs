@@ -64,7 +64,6 @@ macro_rules! limits_struct {
         $(#[$meta])*
         #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
         #[serde(rename_all = "camelCase", deny_unknown_fields)]
-        #[expect(clippy::option_option, reason = "absent, null and value are three different things here")]
         pub struct $name {
             $($(#[$field_meta])* pub $field: $type,)*
             /// Stop a container idle this long; `null` = never.
