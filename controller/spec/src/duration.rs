@@ -86,7 +86,9 @@ impl FromStr for Duration {
                 .find(|c: char| !(c.is_ascii_digit() || c == '.'))
                 .unwrap_or(rest.len());
             if number_len == 0 {
-                return Err(invalid("expected a number before each unit"));
+                return Err(invalid(
+                    "expected a number followed by a unit (ms, s, m, h, d or w), e.g. `30s` or `1h 30m`",
+                ));
             }
             let number: f64 = rest[..number_len]
                 .parse()
@@ -185,7 +187,7 @@ mod tests {
             ("30", "needs a unit"),
             ("3x", "unknown unit `x`"),
             ("-5m", "negative"),
-            ("h", "number"),
+            ("h", "expected a number followed by a unit"),
             ("1..5h", "not a number"),
         ];
         for (text, why) in cases {

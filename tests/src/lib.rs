@@ -1,0 +1,15 @@
+//! End-to-end test harness for ds01: a real Docker engine, a tiny local image built from a
+//! static busybox (no registry is reachable), containers labelled per test and removed even
+//! when the test fails, and the project's real binaries.
+
+pub mod binaries;
+pub mod engine;
+pub mod scope;
+pub mod testbox;
+
+pub use engine::engine;
+pub use scope::{ContainerRequest, TestScope};
+pub use testbox::{TESTBOX_IMAGE, ensure_testbox};
+
+/// Label every test resource carries; its value identifies the test scope.
+pub const TEST_LABEL: &str = "ds01.test";
