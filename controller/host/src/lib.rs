@@ -1,0 +1,14 @@
+//! Adapters between ds01 and the host: Docker through bollard, GPUs through NVML, processes
+//! and cgroups through `/proc` and `/sys/fs/cgroup`, and the JSONL event log. Each returns
+//! plain domain types; nothing of bollard or nvml-wrapper leaks out.
+
+pub mod atomic_file;
+pub mod cgroup;
+pub mod docker;
+pub mod event_log;
+pub mod gpu;
+pub mod model;
+pub mod process;
+pub mod users;
+
+pub use model::{ContainerInfo, ContainerState, GpuAccess, Mount};

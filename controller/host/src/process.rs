@@ -1,0 +1,126 @@
+//! Host processes from `/proc`: identity (pid + start time), state, owner uid, command line,
+//! and network counters of the namespace a process lives in.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// A process as it can be told apart from a later process with the same pid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ProcessIdentity {
+    /// Process id.
+    pub pid: u32,
+    /// Start time in clock ticks since boot (`/proc/<pid>/stat` field 22).
+    pub start_time: u64,
+}
+
+/// What `/proc` says about one process.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessInfo {
+    /// Identity.
+    pub identity: ProcessIdentity,
+    /// State letter (`R`, `S`, `Z` zombie, …).
+    pub state: char,
+    /// Real uid.
+    pub uid: u32,
+    /// Short name (`comm`).
+    pub name: String,
+    /// Command line, arguments joined by spaces.
+    pub cmdline: String,
+}
+
+impl ProcessInfo {
+    /// A zombie: exited, waiting to be reaped; signals cannot affect it.
+    #[must_use]
+    pub fn is_zombie(&self) -> bool {
+        self.state == 'Z' || self.state == 'X'
+    }
+}
+
+/// Parses `/proc/<pid>/stat`: returns (state, start time). The command name may contain
+/// spaces and parentheses, so fields are counted after the last `)`.
+#[must_use]
+pub fn parse_stat(text: &str) -> Option<(char, u64)> {
+    let after_name = &text[text.rfind(')')? + 1..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // fields[0] is field 3 (state); field 22 (starttime) is fields[19].
+    let state = fields.first()?.chars().next()?;
+    let start_time = fields.get(19)?.parse().ok()?;
+    Some((state, start_time))
+}
+
+/// Reads a process; `Ok(None)` when it does not exist (any more).
+///
+/// # Errors
+/// Other I/O errors (e.g. permission).
+pub fn read_process(proc_root: &Path, pid: u32) -> std::io::Result<Option<ProcessInfo>> {
+    let directory = proc_root.join(pid.to_string());
+    let stat = match std::fs::read_to_string(directory.join("stat")) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(error),
+    };
+    let Some((state, start_time)) = parse_stat(&stat) else { return Ok(None) };
+    let status = std::fs::read_to_string(directory.join("status")).unwrap_or_default();
+    let uid = status
+        .lines()
+        .find_map(|line| line.strip_prefix("Uid:")?.split_whitespace().next()?.parse().ok())
+        .unwrap_or(u32::MAX);
+    let name = std::fs::read_to_string(directory.join("comm")).unwrap_or_default().trim().to_owned();
+    let cmdline = std::fs::read(directory.join("cmdline"))
+        .map(|bytes| String::from_utf8_lossy(&bytes).split('\0').filter(|arg| !arg.is_empty()).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
+    Ok(Some(ProcessInfo { identity: ProcessIdentity { pid, start_time }, state, uid, name, cmdline }))
+}
+
+/// Received plus sent bytes on every interface but loopback, from `/proc/<pid>/net/dev`
+/// (the network namespace of `pid`). Cumulative: callers keep deltas.
+///
+/// # Errors
+/// When the process is gone.
+pub fn network_bytes(proc_root: &Path, pid: u32) -> std::io::Result<u64> {
+    let text = std::fs::read_to_string(proc_root.join(pid.to_string()).join("net/dev"))?;
+    Ok(parse_net_dev(&text))
+}
+
+fn parse_net_dev(text: &str) -> u64 {
+    text.lines()
+        .skip(2)
+        .filter_map(|line| {
+            let (interface, counters) = line.split_once(':')?;
+            if interface.trim() == "lo" {
+                return None;
+            }
+            let fields: Vec<u64> = counters.split_whitespace().filter_map(|f| f.parse().ok()).collect();
+            Some(fields.first()?.saturating_add(*fields.get(8)?))
+        })
+        .fold(0, u64::saturating_add)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_fields_are_counted_after_the_command_name() {
+        let text = "4242 (python3 (worker) x) S 1 4242 4242 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 4 0 987654 1000 200 18446744073709551615";
+        assert_eq!(parse_stat(text), Some(('S', 987_654)));
+        assert_eq!(parse_stat("1 (z) Z 0"), None);
+    }
+
+    #[test]
+    fn network_counters_add_receive_and_transmit_and_skip_loopback() {
+        let text = "Inter-|   Receive                                                |  Transmit\n face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n    lo: 1000 10 0 0 0 0 0 0 1000 10 0 0 0 0 0 0\n  eth0: 2048 5 0 0 0 0 0 0 512 4 0 0 0 0 0 0\n";
+        assert_eq!(parse_net_dev(text), 2560);
+    }
+
+    #[test]
+    fn reads_this_process_and_reports_a_missing_one_as_none() {
+        let me = std::process::id();
+        let info = read_process(Path::new("/proc"), me).expect("read").expect("exists");
+        assert_eq!(info.identity.pid, me);
+        assert!(info.identity.start_time > 0);
+        assert!(!info.is_zombie());
+        assert_eq!(read_process(Path::new("/proc"), u32::MAX - 1).expect("read"), None);
+    }
+}
