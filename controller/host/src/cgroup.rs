@@ -16,7 +16,9 @@ pub fn container_id_from_cgroup(text: &str) -> Option<String> {
             let mut parts = line.splitn(3, ':');
             let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
             let relevant = controllers.is_empty()
-                || controllers.split(',').any(|c| matches!(c, "memory" | "pids" | "name=systemd" | "cpu" | "cpuacct"));
+                || controllers
+                    .split(',')
+                    .any(|c| matches!(c, "memory" | "pids" | "name=systemd" | "cpu" | "cpuacct"));
             relevant.then_some(path)
         })
         .find_map(container_id_from_path)
@@ -26,7 +28,10 @@ fn container_id_from_path(path: &str) -> Option<String> {
     let last = path.trim_end_matches('/').rsplit('/').next()?;
     let candidate = last.strip_prefix("docker-").unwrap_or(last);
     let candidate = candidate.strip_suffix(".scope").unwrap_or(candidate);
-    let is_id = candidate.len() == 64 && candidate.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+    let is_id = candidate.len() == 64
+        && candidate
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
     is_id.then(|| candidate.to_owned())
 }
 
@@ -48,7 +53,10 @@ pub fn cgroup_paths_of_pid(proc_root: &Path, pid: u32) -> std::io::Result<Cgroup
     let mut paths = CgroupPaths::default();
     for line in text.lines() {
         let mut parts = line.splitn(3, ':');
-        let (Some(_), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next()) else { continue };
+        let (Some(_), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
         if controllers.is_empty() {
             paths.unified = Some(path.to_owned());
         } else if controllers.split(',').any(|c| c == "cpuacct") {
@@ -74,7 +82,10 @@ pub fn cpu_usage_nanos(cgroup_root: &Path, paths: &CgroupPaths) -> Option<u64> {
     let relative = |path: &str| PathBuf::from(path.trim_start_matches('/'));
     if let Some(path) = &paths.cpuacct {
         for hierarchy in ["cpuacct", "cpu,cpuacct"] {
-            let file = cgroup_root.join(hierarchy).join(relative(path)).join("cpuacct.usage");
+            let file = cgroup_root
+                .join(hierarchy)
+                .join(relative(path))
+                .join("cpuacct.usage");
             if let Ok(text) = std::fs::read_to_string(file) {
                 return text.trim().parse().ok();
             }
@@ -83,7 +94,9 @@ pub fn cpu_usage_nanos(cgroup_root: &Path, paths: &CgroupPaths) -> Option<u64> {
     let path = paths.unified.as_deref()?;
     for base in [cgroup_root.to_path_buf(), cgroup_root.join("unified")] {
         if let Ok(text) = std::fs::read_to_string(base.join(relative(path)).join("cpu.stat")) {
-            let micros: Option<u64> = text.lines().find_map(|line| line.strip_prefix("usage_usec ")?.trim().parse().ok());
+            let micros: Option<u64> = text
+                .lines()
+                .find_map(|line| line.strip_prefix("usage_usec ")?.trim().parse().ok());
             if let Some(micros) = micros {
                 return Some(micros.saturating_mul(1000));
             }
@@ -109,7 +122,11 @@ mod tests {
             format!("4:memory:/ds01-alice/{ID}\n0::/\n"),
         ];
         for text in cases {
-            assert_eq!(container_id_from_cgroup(&text).as_deref(), Some(ID), "{text}");
+            assert_eq!(
+                container_id_from_cgroup(&text).as_deref(),
+                Some(ID),
+                "{text}"
+            );
         }
     }
 
@@ -133,13 +150,19 @@ mod tests {
         let v1 = root.path().join("cpuacct/docker/abc");
         std::fs::create_dir_all(&v1).expect("mkdir");
         std::fs::write(v1.join("cpuacct.usage"), "123456789\n").expect("write");
-        let paths = CgroupPaths { unified: None, cpuacct: Some("/docker/abc".into()) };
+        let paths = CgroupPaths {
+            unified: None,
+            cpuacct: Some("/docker/abc".into()),
+        };
         assert_eq!(cpu_usage_nanos(root.path(), &paths), Some(123_456_789));
 
         let v2 = root.path().join("system.slice/docker-abc.scope");
         std::fs::create_dir_all(&v2).expect("mkdir");
         std::fs::write(v2.join("cpu.stat"), "usage_usec 2500\nuser_usec 2000\n").expect("write");
-        let paths = CgroupPaths { unified: Some("/system.slice/docker-abc.scope".into()), cpuacct: None };
+        let paths = CgroupPaths {
+            unified: Some("/system.slice/docker-abc.scope".into()),
+            cpuacct: None,
+        };
         assert_eq!(cpu_usage_nanos(root.path(), &paths), Some(2_500_000));
     }
 }

@@ -120,7 +120,10 @@ impl EventLog {
     /// # Errors
     /// When the file or its directory cannot be created.
     pub fn open(path: &Path) -> Result<Self, EventLogError> {
-        let log = EventLog { path: path.to_owned(), file: Mutex::new(None) };
+        let log = EventLog {
+            path: path.to_owned(),
+            file: Mutex::new(None),
+        };
         log.reopen()?;
         Ok(log)
     }
@@ -130,12 +133,22 @@ impl EventLog {
     /// # Errors
     /// When it cannot be opened.
     pub fn reopen(&self) -> Result<(), EventLogError> {
-        let open_error = |source| EventLogError::Open { path: self.path.clone(), source };
+        let open_error = |source| EventLogError::Open {
+            path: self.path.clone(),
+            source,
+        };
         if let Some(directory) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(directory).map_err(open_error)?;
         }
-        let file = OpenOptions::new().create(true).append(true).open(&self.path).map_err(open_error)?;
-        *self.file.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(file);
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(open_error)?;
+        *self
+            .file
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(file);
         Ok(())
     }
 
@@ -145,9 +158,17 @@ impl EventLog {
     /// When the write fails; the event is then lost from the file (callers report it).
     pub fn append(&self, event: &Event) -> Result<(), EventLogError> {
         let line = event.to_line();
-        let mut guard = self.file.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let append_error = |source| EventLogError::Append { path: self.path.clone(), source };
-        let file = guard.as_mut().ok_or_else(|| append_error(std::io::Error::other("event log is not open")))?;
+        let mut guard = self
+            .file
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let append_error = |source| EventLogError::Append {
+            path: self.path.clone(),
+            source,
+        };
+        let file = guard
+            .as_mut()
+            .ok_or_else(|| append_error(std::io::Error::other("event log is not open")))?;
         file.write_all(line.as_bytes()).map_err(append_error)
     }
 
@@ -165,7 +186,13 @@ mod tests {
     #[test]
     fn lines_carry_the_envelope_with_millisecond_utc_timestamps() {
         let at: jiff::Timestamp = "2026-11-22T10:00:00.5Z".parse().expect("timestamp");
-        let line = Event::at(at, "detection.container_discovered", Some("alice"), json!({"container": "abc"})).to_line();
+        let line = Event::at(
+            at,
+            "detection.container_discovered",
+            Some("alice"),
+            json!({"container": "abc"}),
+        )
+        .to_line();
         let parsed: Value = serde_json::from_str(&line).expect("json");
         assert_eq!(parsed["timestamp"], "2026-11-22T10:00:00.500Z");
         assert_eq!(parsed["schema_version"], "1");
@@ -177,7 +204,12 @@ mod tests {
     #[test]
     fn oversized_details_are_shortened_below_the_line_limit() {
         let huge = "x".repeat(10_000);
-        let line = Event::new("gpu.reset_failed", None, json!({"gpu": "GPU-1", "output": huge})).to_line();
+        let line = Event::new(
+            "gpu.reset_failed",
+            None,
+            json!({"gpu": "GPU-1", "output": huge}),
+        )
+        .to_line();
         assert!(line.len() <= MAX_LINE_BYTES, "{}", line.len());
         let parsed: Value = serde_json::from_str(&line).expect("json");
         assert_eq!(parsed["details"]["gpu"], "GPU-1");
@@ -189,10 +221,12 @@ mod tests {
         let directory = tempfile::tempdir().expect("tempdir");
         let path = directory.path().join("log/events.jsonl");
         let log = EventLog::open(&path).expect("open");
-        log.append(&Event::new("controller.started", None, json!({}))).expect("append");
+        log.append(&Event::new("controller.started", None, json!({})))
+            .expect("append");
         std::fs::rename(&path, directory.path().join("log/events.jsonl.1")).expect("rotate");
         log.reopen().expect("reopen");
-        log.append(&Event::new("controller.stopping", None, json!({}))).expect("append");
+        log.append(&Event::new("controller.stopping", None, json!({})))
+            .expect("append");
         let text = std::fs::read_to_string(&path).expect("read");
         assert_eq!(text.lines().count(), 1);
         assert!(text.contains("controller.stopping"));

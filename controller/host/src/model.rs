@@ -60,7 +60,10 @@ impl ContainerState {
     /// Whether its processes may be alive (running, paused or restarting).
     #[must_use]
     pub const fn is_live(self) -> bool {
-        matches!(self, ContainerState::Running | ContainerState::Paused | ContainerState::Restarting)
+        matches!(
+            self,
+            ContainerState::Running | ContainerState::Paused | ContainerState::Restarting
+        )
     }
 }
 

@@ -60,17 +60,40 @@ pub fn read_process(proc_root: &Path, pid: u32) -> std::io::Result<Option<Proces
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(error) => return Err(error),
     };
-    let Some((state, start_time)) = parse_stat(&stat) else { return Ok(None) };
+    let Some((state, start_time)) = parse_stat(&stat) else {
+        return Ok(None);
+    };
     let status = std::fs::read_to_string(directory.join("status")).unwrap_or_default();
     let uid = status
         .lines()
-        .find_map(|line| line.strip_prefix("Uid:")?.split_whitespace().next()?.parse().ok())
+        .find_map(|line| {
+            line.strip_prefix("Uid:")?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
         .unwrap_or(u32::MAX);
-    let name = std::fs::read_to_string(directory.join("comm")).unwrap_or_default().trim().to_owned();
+    let name = std::fs::read_to_string(directory.join("comm"))
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
     let cmdline = std::fs::read(directory.join("cmdline"))
-        .map(|bytes| String::from_utf8_lossy(&bytes).split('\0').filter(|arg| !arg.is_empty()).collect::<Vec<_>>().join(" "))
+        .map(|bytes| {
+            String::from_utf8_lossy(&bytes)
+                .split('\0')
+                .filter(|arg| !arg.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .unwrap_or_default();
-    Ok(Some(ProcessInfo { identity: ProcessIdentity { pid, start_time }, state, uid, name, cmdline }))
+    Ok(Some(ProcessInfo {
+        identity: ProcessIdentity { pid, start_time },
+        state,
+        uid,
+        name,
+        cmdline,
+    }))
 }
 
 /// Received plus sent bytes on every interface but loopback, from `/proc/<pid>/net/dev`
@@ -91,7 +114,10 @@ fn parse_net_dev(text: &str) -> u64 {
             if interface.trim() == "lo" {
                 return None;
             }
-            let fields: Vec<u64> = counters.split_whitespace().filter_map(|f| f.parse().ok()).collect();
+            let fields: Vec<u64> = counters
+                .split_whitespace()
+                .filter_map(|f| f.parse().ok())
+                .collect();
             Some(fields.first()?.saturating_add(*fields.get(8)?))
         })
         .fold(0, u64::saturating_add)
@@ -117,10 +143,15 @@ mod tests {
     #[test]
     fn reads_this_process_and_reports_a_missing_one_as_none() {
         let me = std::process::id();
-        let info = read_process(Path::new("/proc"), me).expect("read").expect("exists");
+        let info = read_process(Path::new("/proc"), me)
+            .expect("read")
+            .expect("exists");
         assert_eq!(info.identity.pid, me);
         assert!(info.identity.start_time > 0);
         assert!(!info.is_zombie());
-        assert_eq!(read_process(Path::new("/proc"), u32::MAX - 1).expect("read"), None);
+        assert_eq!(
+            read_process(Path::new("/proc"), u32::MAX - 1).expect("read"),
+            None
+        );
     }
 }

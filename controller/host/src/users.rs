@@ -12,7 +12,10 @@ pub fn user_name(uid: u32) -> String {
 /// The uid of a user name, if it exists.
 #[must_use]
 pub fn user_id(name: &str) -> Option<u32> {
-    nix::unistd::User::from_name(name).ok().flatten().map(|user| user.uid.as_raw())
+    nix::unistd::User::from_name(name)
+        .ok()
+        .flatten()
+        .map(|user| user.uid.as_raw())
 }
 
 #[cfg(test)]
