@@ -46,13 +46,18 @@ impl ContainerEvent {
     }
 }
 
-/// Container events from now on, until the connection drops (the stream then ends or yields
-/// an error).
+/// Container events from `since` (seconds since the epoch; the daemon replays at most 256
+/// older ones) or from now, until the connection drops (the stream then ends or errs).
 pub fn container_events(
     client: &DockerClient,
+    since: Option<i64>,
 ) -> impl Stream<Item = Result<ContainerEvent, DockerError>> + use<> {
     let filters = HashMap::from([("type".to_owned(), vec!["container".to_owned()])]);
-    let options = EventsOptionsBuilder::new().filters(&filters).build();
+    let mut options = EventsOptionsBuilder::new().filters(&filters);
+    if let Some(since) = since {
+        options = options.since(&since.to_string());
+    }
+    let options = options.build();
     client
         .raw()
         .events(Some(options))

@@ -30,6 +30,9 @@ pub enum DockerError {
         #[source]
         source: bollard::errors::Error,
     },
+    /// The event stream ended (the engine went away).
+    #[error("the Docker event stream ended")]
+    StreamEnded,
     /// A request failed.
     #[error("docker {operation} failed")]
     Request {

@@ -1,0 +1,234 @@
+//! Wiring: open the event log, connect Docker and NVML, start the watchers and the inventory
+//! writer, then wait for SIGTERM/SIGINT and drain (a second signal exits at once).
+
+use std::{process::ExitCode, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use ds01_host::{docker::DockerClient, event_log::EventLog, gpu::NvmlGpus};
+use serde_json::json;
+use tokio::{
+    signal::unix::{SignalKind, signal},
+    sync::broadcast,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    config::{Flags, GpuBackend},
+    inventory::{
+        SharedInventory,
+        docker_watch::{Change, DockerWatch},
+        file,
+        gpu_watch::{self, GpuWatch},
+    },
+    recorder::Recorder,
+};
+
+/// Time the watchers get to stop after SIGTERM.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(20);
+/// Inventory file writes are coalesced over this period.
+const INVENTORY_WRITE_DELAY: Duration = Duration::from_millis(100);
+const EX_USAGE: u8 = 64;
+
+/// Runs the controller until a signal (or once, with `--once`).
+///
+/// # Errors
+/// Unexpected failures of the runtime itself.
+pub async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
+    if let Some(directory) = &flags.specs
+        && let Err(problems) = check_specs(directory)
+    {
+        for problem in problems {
+            eprintln!("error: {problem}");
+        }
+        return Ok(ExitCode::from(EX_USAGE));
+    }
+    let client = match DockerClient::connect(flags.docker_host.as_deref()) {
+        Ok(client) => client,
+        Err(error) => {
+            eprintln!("error: --docker-host: {:#}", anyhow::Error::from(error));
+            return Ok(ExitCode::from(EX_USAGE));
+        }
+    };
+    let event_log = match EventLog::open(&flags.event_log) {
+        Ok(log) => Some(log),
+        Err(error) => {
+            tracing::warn!(error = %format!("{:#}", anyhow::Error::from(error)), "events will be kept in memory only");
+            None
+        }
+    };
+    let recorder = Arc::new(Recorder::new(event_log, flags.dry_run));
+    let inventory: SharedInventory = Arc::default();
+    inventory
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .baseline = file::load_baseline(&flags.inventory_path());
+    let (changes, _) = broadcast::channel(4096);
+    let nvml = init_gpus(&flags, &inventory);
+    let docker_watch = DockerWatch {
+        client,
+        inventory: inventory.clone(),
+        recorder: recorder.clone(),
+        proc_root: "/proc".into(),
+        resync_interval: flags.resync_interval.std(),
+        changes: changes.clone(),
+    };
+    let gpu_watch = GpuWatch {
+        nvml,
+        inventory: inventory.clone(),
+        recorder: recorder.clone(),
+        proc_root: "/proc".into(),
+        interval: flags.gpu_poll_interval.std(),
+        changes: changes.clone(),
+    };
+    if flags.once {
+        return once(&flags, docker_watch, gpu_watch, &inventory).await;
+    }
+    recorder.emit(
+        "controller.started",
+        None,
+        json!({ "version": env!("CARGO_PKG_VERSION"), "dry_run": flags.dry_run, "docker_host": docker_watch.client.host() }),
+    );
+    let shutdown = CancellationToken::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(docker_watch.run(shutdown.clone()));
+    tasks.spawn(gpu_watch.run(shutdown.clone()));
+    tasks.spawn(write_inventory_on_change(
+        flags.inventory_path(),
+        inventory.clone(),
+        changes.subscribe(),
+        shutdown.clone(),
+    ));
+
+    let mut terminate =
+        signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut hangup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    loop {
+        tokio::select! {
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+            _ = hangup.recv() => {
+                tracing::info!("SIGHUP: reopening the event log");
+                recorder.reopen();
+            }
+        }
+    }
+    tracing::info!("stopping: draining");
+    recorder.emit("controller.stopping", None, json!({}));
+    shutdown.cancel();
+    let drained = async { while tasks.join_next().await.is_some() {} };
+    tokio::select! {
+        () = drained => {}
+        () = tokio::time::sleep(DRAIN_DEADLINE) => tracing::warn!("drain deadline passed; exiting"),
+        _ = terminate.recv() => tracing::warn!("second signal: exiting at once"),
+        _ = interrupt.recv() => tracing::warn!("second signal: exiting at once"),
+    }
+    write_inventory(&flags.inventory_path(), &inventory);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check_specs(directory: &std::path::Path) -> Result<(), Vec<String>> {
+    let sources = ds01_spec::read_sources(&[directory.to_owned()])
+        .map_err(|error| vec![format!("--specs: {:#}", anyhow::Error::from(error))])?;
+    ds01_spec::parse_sources(&sources)
+        .map(|_| ())
+        .map_err(|diagnostics| diagnostics.0.iter().map(ToString::to_string).collect())
+}
+
+fn init_gpus(flags: &Flags, inventory: &SharedInventory) -> Option<Arc<NvmlGpus>> {
+    let mut state = inventory
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if flags.gpu_backend == GpuBackend::None {
+        state.gpu.backend = "none".to_owned();
+        return None;
+    }
+    match NvmlGpus::init(flags.nvml_library.as_deref()) {
+        Ok(nvml) => {
+            tracing::info!(library = ?flags.nvml_library, "NVML loaded");
+            state.gpu.backend = "nvml".to_owned();
+            Some(Arc::new(nvml))
+        }
+        Err(error) => {
+            let message = crate::inventory::docker_watch::error_chain(&error);
+            if flags.gpu_backend == GpuBackend::Nvml {
+                tracing::warn!(error = %message, "NVML unavailable: GPU signals are unknown");
+                state.gpu.backend = "nvml".to_owned();
+            } else {
+                tracing::info!(error = %message, "NVML not loaded: running without GPU observation");
+                state.gpu.backend = "none".to_owned();
+            }
+            state.gpu.last_error = Some(message);
+            None
+        }
+    }
+}
+
+/// `--once`: observe everything one time, write the inventory, exit 0.
+async fn once(
+    flags: &Flags,
+    docker_watch: DockerWatch,
+    gpu_watch: GpuWatch,
+    inventory: &SharedInventory,
+) -> anyhow::Result<ExitCode> {
+    if let Some(nvml) = gpu_watch.nvml.clone() {
+        let (snapshot, processes) = tokio::task::spawn_blocking(move || {
+            let snapshot = nvml.snapshot();
+            let processes = gpu_watch::attribute(&snapshot, std::path::Path::new("/proc"));
+            (snapshot, processes)
+        })
+        .await
+        .context("GPU snapshot thread")?;
+        gpu_watch.apply(snapshot, processes, &mut std::collections::HashMap::new());
+    }
+    let mut client = docker_watch.client.clone();
+    let observed = match client.ping().await {
+        Ok(()) => docker_watch.relist().await,
+        Err(error) => Err(error),
+    };
+    if let Err(error) = observed {
+        let message = crate::inventory::docker_watch::error_chain(&error);
+        tracing::warn!(error = %message, "Docker unreachable: inventory has no containers");
+        let mut state = inventory
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        state.docker.connected = false;
+        state.docker.last_error = Some(message);
+    }
+    write_inventory(&flags.inventory_path(), inventory);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_inventory(path: &std::path::Path, inventory: &SharedInventory) {
+    let snapshot = inventory
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    if let Err(error) = file::write(path, &snapshot) {
+        tracing::warn!(path = %path.display(), %error, "cannot write the inventory file");
+    }
+}
+
+async fn write_inventory_on_change(
+    path: std::path::PathBuf,
+    inventory: SharedInventory,
+    mut changes: broadcast::Receiver<Change>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            change = changes.recv() => {
+                if matches!(change, Err(broadcast::error::RecvError::Closed)) {
+                    return;
+                }
+                tokio::time::sleep(INVENTORY_WRITE_DELAY).await;
+                // Everything that arrived meanwhile is covered by this write.
+                while changes.try_recv().is_ok() {}
+                let path = path.clone();
+                let inventory = inventory.clone();
+                let _ = tokio::task::spawn_blocking(move || write_inventory(&path, &inventory)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! The live workload inventory: containers with origin, owner and GPUs, host GPU processes,
+//! GPUs, and the health of each source — fed by the Docker and GPU watchers.
+
+pub mod classify;
+pub mod docker_watch;
+pub mod file;
+pub mod gpu_watch;
+pub mod store;
+
+pub use store::{HostProcessRecord, Inventory, SharedInventory};

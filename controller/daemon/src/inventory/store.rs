@@ -1,0 +1,252 @@
+//! The inventory store: one writer per source, many readers (controllers, the API, the file).
+
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, RwLock},
+};
+
+use ds01_host::{ContainerInfo, gpu::GpuSnapshot};
+use serde::Serialize;
+
+use super::classify::Owner;
+
+/// A container as the controller sees it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ContainerRecord {
+    /// What Docker said in the last inspect.
+    pub info: ContainerInfo,
+    /// `containerTypes` key.
+    pub origin: String,
+    /// Owner user.
+    pub user: String,
+    /// Which rule found the owner.
+    pub owner_source: &'static str,
+    /// UUIDs of the GPUs it holds (device ids resolved through NVML where possible).
+    pub gpu_uuids: Vec<String>,
+    /// When the controller first saw it.
+    pub detected_at: jiff::Timestamp,
+}
+
+/// A GPU process outside any container.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HostProcessRecord {
+    /// PID.
+    pub pid: u32,
+    /// Start time (clock ticks since boot) — the identity with the pid.
+    pub start_time: u64,
+    /// Owner user name.
+    pub user: String,
+    /// Owner uid.
+    pub uid: u32,
+    /// Short name.
+    pub name: String,
+    /// Command line.
+    pub cmdline: String,
+    /// GPU or MIG device UUID.
+    pub gpu_uuid: String,
+    /// GPU memory in MiB, when known.
+    pub gpu_memory_mb: Option<u64>,
+    /// When first inventoried (its second observation).
+    pub detected_at: jiff::Timestamp,
+}
+
+/// Health of the Docker source.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DockerHealth {
+    /// Connected now.
+    pub connected: bool,
+    /// Since when (connected or not).
+    pub since: Option<jiff::Timestamp>,
+    /// Last full relist.
+    pub last_relist: Option<jiff::Timestamp>,
+    /// Last error, when disconnected.
+    pub last_error: Option<String>,
+    /// Container events received.
+    pub events_received: u64,
+    /// Daemon time of the last event minus our receipt, milliseconds (the stream's lag).
+    pub event_lag_ms: Option<i64>,
+}
+
+/// Health of the GPU source.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GpuHealth {
+    /// `nvml` or `none`.
+    pub backend: String,
+    /// Last error initialising or polling NVML.
+    pub last_error: Option<String>,
+    /// Last successful poll.
+    pub last_poll: Option<jiff::Timestamp>,
+}
+
+/// Everything observed.
+#[derive(Clone, Debug, Default)]
+pub struct Inventory {
+    /// Containers by full id.
+    pub containers: BTreeMap<String, ContainerRecord>,
+    /// Host GPU processes by pid.
+    pub host_processes: BTreeMap<u32, HostProcessRecord>,
+    /// Latest GPU snapshot.
+    pub gpus: GpuSnapshot,
+    /// Every GPU process of the latest snapshot, attributed.
+    pub gpu_processes: Vec<super::gpu_watch::AttributedProcess>,
+    /// Docker source health.
+    pub docker: DockerHealth,
+    /// GPU source health.
+    pub gpu: GpuHealth,
+    /// Last change of any kind.
+    pub last_scan: Option<jiff::Timestamp>,
+    /// Containers the previous run knew (from the inventory file), until the first relist
+    /// settles them: a restart reports only real transitions, never everything again.
+    pub baseline: BTreeMap<String, BaselineEntry>,
+}
+
+/// What the previous run knew of a container.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BaselineEntry {
+    /// State then.
+    pub state: String,
+    /// When it was first detected.
+    pub detected_at: jiff::Timestamp,
+    /// Owner then.
+    pub user: String,
+    /// Name then.
+    pub name: String,
+}
+
+/// The inventory shared between its writers and readers.
+pub type SharedInventory = Arc<RwLock<Inventory>>;
+
+/// What changed for one container.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Transition {
+    /// First seen.
+    Discovered,
+    /// State moved.
+    StatusChanged {
+        /// Previous state.
+        from: &'static str,
+        /// New state.
+        to: &'static str,
+    },
+    /// Nothing a user would notice changed.
+    Unchanged,
+}
+
+impl Inventory {
+    /// Records a freshly inspected container and says what changed.
+    pub fn upsert_container(
+        &mut self,
+        info: ContainerInfo,
+        owner: Owner,
+        origin: String,
+        now: jiff::Timestamp,
+    ) -> (Transition, ContainerRecord) {
+        let gpu_uuids = self.resolve_gpus(&info);
+        let baseline = self.baseline.remove(&info.id);
+        let (transition, detected_at) = match self.containers.get(&info.id) {
+            None => match baseline {
+                Some(known) if known.state == info.state.as_str() => {
+                    (Transition::Unchanged, known.detected_at)
+                }
+                Some(known) => (
+                    Transition::StatusChanged {
+                        from: ds01_host::ContainerState::parse(&known.state).as_str(),
+                        to: info.state.as_str(),
+                    },
+                    known.detected_at,
+                ),
+                None => (Transition::Discovered, now),
+            },
+            Some(previous)
+                if previous.info.state != info.state
+                    || previous.info.started_at != info.started_at =>
+            {
+                (
+                    Transition::StatusChanged {
+                        from: previous.info.state.as_str(),
+                        to: info.state.as_str(),
+                    },
+                    previous.detected_at,
+                )
+            }
+            Some(previous) => (Transition::Unchanged, previous.detected_at),
+        };
+        let record = ContainerRecord {
+            info,
+            origin,
+            user: owner.user,
+            owner_source: owner.source,
+            gpu_uuids,
+            detected_at,
+        };
+        self.containers
+            .insert(record.info.id.clone(), record.clone());
+        self.last_scan = Some(now);
+        (transition, record)
+    }
+
+    /// Forgets a removed container.
+    pub fn remove_container(&mut self, id: &str, now: jiff::Timestamp) -> Option<ContainerRecord> {
+        let removed = self.containers.remove(id);
+        if removed.is_some() {
+            self.last_scan = Some(now);
+        }
+        removed
+    }
+
+    /// UUIDs for the device ids a container names: indexes and UUIDs through the snapshot,
+    /// `all` to every GPU; unknown ids are kept as written.
+    #[must_use]
+    pub fn resolve_gpus(&self, info: &ContainerInfo) -> Vec<String> {
+        if !info.gpu.has_gpu {
+            return Vec::new();
+        }
+        let gpus = &self.gpus.gpus;
+        let mut uuids: Vec<String> = if info.gpu.all {
+            gpus.iter().map(|gpu| gpu.uuid.clone()).collect()
+        } else {
+            info.gpu
+                .devices
+                .iter()
+                .map(|device| {
+                    // `gpu_slot` may be `N` or `N.M` (MIG slot M of GPU N).
+                    let (gpu_part, mig_part) = device
+                        .split_once('.')
+                        .filter(|(a, _)| a.parse::<u32>().is_ok())
+                        .map_or((device.as_str(), None), |(a, b)| (a, Some(b)));
+                    let by_index = gpu_part
+                        .parse::<u32>()
+                        .ok()
+                        .and_then(|index| gpus.iter().find(|gpu| gpu.index == index));
+                    match (by_index, mig_part.and_then(|m| m.parse::<usize>().ok())) {
+                        (Some(gpu), Some(slot)) => gpu
+                            .mig_devices
+                            .get(slot)
+                            .map_or_else(|| gpu.uuid.clone(), |mig| mig.uuid.clone()),
+                        (Some(gpu), None) => gpu.uuid.clone(),
+                        _ => device.clone(),
+                    }
+                })
+                .collect()
+        };
+        uuids.sort();
+        uuids.dedup();
+        uuids
+    }
+
+    /// Re-resolves every container's GPUs after the GPU snapshot changed.
+    pub fn refresh_gpu_holders(&mut self) {
+        let resolved: Vec<(String, Vec<String>)> = self
+            .containers
+            .values()
+            .map(|record| (record.info.id.clone(), self.resolve_gpus(&record.info)))
+            .collect();
+        for (id, uuids) in resolved {
+            if let Some(record) = self.containers.get_mut(&id) {
+                record.gpu_uuids = uuids;
+            }
+        }
+    }
+}

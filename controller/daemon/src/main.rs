@@ -1,0 +1,47 @@
+//! `ds01-controller`: parse flags (exit 64 on bad ones), start logging, run.
+
+mod app;
+mod config;
+mod inventory;
+mod recorder;
+mod telemetry;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+const EX_USAGE: u8 = 64;
+
+fn main() -> ExitCode {
+    let flags = match config::Flags::try_parse() {
+        Ok(flags) => flags,
+        Err(error) => {
+            let code = if error.use_stderr() { EX_USAGE } else { 0 };
+            let _ = error.print();
+            return ExitCode::from(code);
+        }
+    };
+    if let Err(message) = flags.check() {
+        eprintln!("error: {message}");
+        return ExitCode::from(EX_USAGE);
+    }
+    telemetry::init(flags.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(app::run(flags)) {
+        Ok(code) => code,
+        Err(error) => {
+            tracing::error!(error = %format!("{error:#}"), "controller failed");
+            ExitCode::from(2)
+        }
+    }
+}

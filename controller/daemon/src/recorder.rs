@@ -1,0 +1,110 @@
+//! Emitting controller events: appended to the JSONL log, broadcast to followers
+//! (`ds01ctl events --follow`), and kept in a bounded in-memory ring for queries. A log that
+//! cannot be written is reported, never fatal.
+
+use std::{
+    collections::VecDeque,
+    sync::{Mutex, PoisonError},
+};
+
+use ds01_host::event_log::{Event, EventLog};
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+/// Events kept in memory for `ds01ctl events`.
+const RING_CAPACITY: usize = 10_000;
+
+/// Where events go.
+#[derive(Debug)]
+pub struct Recorder {
+    log: Option<EventLog>,
+    dry_run: bool,
+    followers: broadcast::Sender<Event>,
+    ring: Mutex<VecDeque<Event>>,
+    last_error: Mutex<Option<String>>,
+}
+
+#[expect(
+    dead_code,
+    reason = "follow, recent and last_error serve the control API, which is not wired yet"
+)]
+impl Recorder {
+    /// A recorder writing to `log` (none: memory only). With `dry_run`, every event carries
+    /// `details.dry_run: true`.
+    #[must_use]
+    pub fn new(log: Option<EventLog>, dry_run: bool) -> Self {
+        let (followers, _) = broadcast::channel(1024);
+        Recorder {
+            log,
+            dry_run,
+            followers,
+            ring: Mutex::new(VecDeque::new()),
+            last_error: Mutex::new(None),
+        }
+    }
+
+    /// Emits one event.
+    pub fn emit(&self, event_type: &str, user: Option<&str>, mut details: Value) {
+        if self.dry_run
+            && let Value::Object(map) = &mut details
+        {
+            map.insert("dry_run".to_owned(), Value::Bool(true));
+        }
+        let event = Event::new(event_type, user, details);
+        if let Some(log) = &self.log
+            && let Err(error) = log.append(&event)
+        {
+            let message = format!("{:#}", anyhow::Error::from(error));
+            tracing::warn!(error = %message, event_type, "event not written to the log");
+            *self
+                .last_error
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(message);
+        }
+        tracing::debug!(event_type, user, "event");
+        {
+            let mut ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
+            if ring.len() == RING_CAPACITY {
+                ring.pop_front();
+            }
+            ring.push_back(event.clone());
+        }
+        // No follower is not an error.
+        let _ = self.followers.send(event);
+    }
+
+    /// A receiver of events emitted from now on.
+    #[must_use]
+    pub fn follow(&self) -> broadcast::Receiver<Event> {
+        self.followers.subscribe()
+    }
+
+    /// The events still in memory, oldest first.
+    #[must_use]
+    pub fn recent(&self) -> Vec<Event> {
+        self.ring
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    /// Reopens the log file (SIGHUP, after logrotate).
+    pub fn reopen(&self) {
+        if let Some(log) = &self.log
+            && let Err(error) = log.reopen()
+        {
+            tracing::warn!(error = %anyhow::Error::from(error), "cannot reopen the event log");
+        }
+    }
+
+    /// The last failure writing the log, if any.
+    #[must_use]
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
