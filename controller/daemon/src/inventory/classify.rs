@@ -193,7 +193,15 @@ mod tests {
     #[test]
     fn owner_follows_the_documented_chain() {
         let names = |uid: u32| format!("user{uid}");
-        let cases: [(&str, Labels, &[&str], Option<u32>, &str, &str); 8] = [
+        type Case = (
+            &'static str,
+            Labels,
+            &'static [&'static str],
+            Option<u32>,
+            &'static str,
+            &'static str,
+        );
+        let cases: [Case; 8] = [
             (
                 "x",
                 &[("ds01.user", "alice"), ("aime.mlc.USER", "bob")],
