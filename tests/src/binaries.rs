@@ -1,40 +1,51 @@
-//! Paths of the project's binaries (`ds01ctl`, `ds01-controller`) for end-to-end tests,
-//! built on demand when the test run did not build them.
+//! Paths of the project's artifacts for end-to-end tests (`ds01ctl`, `ds01-controller`, the fake
+//! NVML library). They are built with cargo once per test process, so a test never runs a stale
+//! binary left by an earlier build.
 
 use std::{
     path::{Path, PathBuf},
-    sync::Mutex,
+    sync::OnceLock,
 };
 
-static BUILD_LOCK: Mutex<()> = Mutex::new(());
+static BUILT: OnceLock<()> = OnceLock::new();
 
-/// The path of a workspace binary, building it with cargo if it is missing.
-///
-/// # Panics
-/// When the binary cannot be built.
-#[must_use]
-pub fn binary(name: &str) -> PathBuf {
-    // target/<profile>/deps/<test-binary> → target/<profile>/<name>
-    let profile_dir = std::env::current_exe()
+fn profile_dir() -> PathBuf {
+    // target/<profile>/deps/<test-binary> → target/<profile>
+    std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().and_then(Path::parent).map(Path::to_path_buf))
-        .unwrap_or_else(|| PathBuf::from("target/debug"));
-    let path = profile_dir.join(name);
-    let _guard = BUILD_LOCK
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if !path.is_file() {
+        .unwrap_or_else(|| PathBuf::from("target/debug"))
+}
+
+fn build_once() {
+    BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let package = if name == "ds01ctl" { "ds01ctl" } else { name };
         let mut command = std::process::Command::new(cargo);
-        command.args(["build", "--quiet", "-p", package, "--bin", name]);
-        if profile_dir.ends_with("release") {
+        command.args(["build", "--quiet", "-p", "ds01-controller", "-p", "ds01ctl", "-p", "ds01-fake-nvml"]);
+        if profile_dir().ends_with("release") {
             command.arg("--release");
         }
-        let status = command
-            .status()
-            .unwrap_or_else(|error| panic!("cannot run cargo to build {name}: {error}"));
-        assert!(status.success(), "building {name} failed");
-    }
-    path
+        let status = command.status().unwrap_or_else(|error| panic!("cannot run cargo to build the binaries: {error}"));
+        assert!(status.success(), "building the binaries for the end-to-end tests failed");
+    });
+}
+
+/// The path of a workspace binary, built if needed.
+///
+/// # Panics
+/// When it cannot be built.
+#[must_use]
+pub fn binary(name: &str) -> PathBuf {
+    build_once();
+    profile_dir().join(name)
+}
+
+/// The fake `libnvidia-ml.so.1` (built as `libds01_fake_nvml.so`).
+///
+/// # Panics
+/// When it cannot be built.
+#[must_use]
+pub fn fake_nvml_library() -> PathBuf {
+    build_once();
+    profile_dir().join("libds01_fake_nvml.so")
 }

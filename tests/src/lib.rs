@@ -3,10 +3,12 @@
 //! when the test fails, and the project's real binaries.
 
 pub mod binaries;
+pub mod daemon;
 pub mod engine;
 pub mod scope;
 pub mod testbox;
 
+pub use daemon::{Daemon, DaemonOptions};
 pub use engine::engine;
 pub use scope::{ContainerRequest, TestScope};
 pub use testbox::{TESTBOX_IMAGE, ensure_testbox};

@@ -58,8 +58,32 @@ pub fn to_json(inventory: &Inventory) -> Value {
             }),
         );
     }
+    let gpu_processes: Vec<Value> = inventory
+        .gpu_processes
+        .iter()
+        .map(|process| {
+            let container = match &process.placement {
+                super::gpu_watch::Placement::Container { id } => Value::String(id.get(..12).unwrap_or(id).to_owned()),
+                _ => Value::Null,
+            };
+            json!({
+                "pid": process.identity.pid,
+                "start_time": process.identity.start_time,
+                "gpu_uuid": process.gpu_uuid,
+                "parent_gpu_uuid": process.parent_gpu_uuid,
+                "placement": process.placement,
+                "container": container,
+                "user": process.user,
+                "name": process.name,
+                "cmdline": process.cmdline,
+                "zombie": process.zombie,
+                "gpu_memory_mb": process.used_memory_bytes.map(|bytes| bytes >> 20),
+            })
+        })
+        .collect();
     json!({
         "last_scan": time(inventory.last_scan),
+        "gpu_processes": gpu_processes,
         "schema_version": "1",
         "containers": containers,
         "host_processes": host_processes,

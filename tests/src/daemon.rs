@@ -1,0 +1,197 @@
+//! A real `ds01-controller` process for a test: private state dir, event log and socket, the
+//! fake NVML library with its state file, and helpers that wait for observable effects.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+use crate::binaries::{binary, fake_nvml_library};
+
+/// A running controller; stopped (SIGKILL if it must) when dropped.
+pub struct Daemon {
+    /// The process.
+    pub child: Child,
+    /// Temporary directory holding state, log, socket and NVML state.
+    pub directory: tempfile::TempDir,
+    /// Extra arguments it was started with.
+    pub arguments: Vec<String>,
+}
+
+/// How to start the controller.
+#[derive(Clone, Debug, Default)]
+pub struct DaemonOptions {
+    /// `--docker-host`.
+    pub docker_host: Option<String>,
+    /// Fake NVML state (YAML); `None` runs with `--gpu-backend none`.
+    pub nvml_state: Option<String>,
+    /// More flags.
+    pub extra: Vec<String>,
+}
+
+impl Daemon {
+    /// Starts the controller.
+    ///
+    /// # Panics
+    /// When it cannot be started.
+    #[must_use]
+    pub fn start(options: DaemonOptions) -> Self {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        Self::start_in(directory, options)
+    }
+
+    /// Starts the controller on an existing directory (a restart keeps state).
+    ///
+    /// # Panics
+    /// When it cannot be started.
+    #[must_use]
+    pub fn start_in(directory: tempfile::TempDir, options: DaemonOptions) -> Self {
+        let root = directory.path();
+        let mut arguments: Vec<String> = vec![
+            "--state-dir".into(),
+            root.join("state").display().to_string(),
+            "--event-log".into(),
+            root.join("events.jsonl").display().to_string(),
+            "--socket".into(),
+            root.join("controller.sock").display().to_string(),
+            "--gpu-poll-interval".into(),
+            "200ms".into(),
+        ];
+        let mut command = Command::new(binary("ds01-controller"));
+        if let Some(state) = &options.nvml_state {
+            std::fs::write(root.join("nvml.yaml"), state).expect("write fake NVML state");
+            arguments.extend(["--gpu-backend".into(), "nvml".into(), "--nvml-library".into(), fake_nvml_library().display().to_string()]);
+        } else {
+            arguments.extend(["--gpu-backend".into(), "none".into()]);
+        }
+        if let Some(host) = &options.docker_host {
+            arguments.extend(["--docker-host".into(), host.clone()]);
+        }
+        arguments.extend(options.extra.iter().cloned());
+        command
+            .args(&arguments)
+            .env("DS01_FAKE_NVML_STATE", root.join("nvml.yaml"))
+            .env("DS01_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(root.join("controller.log")).map_or(Stdio::inherit(), Stdio::from));
+        let child = command.spawn().expect("start ds01-controller");
+        Daemon { child, directory, arguments }
+    }
+
+    /// The temporary directory.
+    #[must_use]
+    pub fn root(&self) -> &Path {
+        self.directory.path()
+    }
+
+    /// Rewrites the fake NVML state; the next poll reads it.
+    ///
+    /// # Panics
+    /// When the file cannot be written.
+    pub fn set_nvml_state(&self, state: &str) {
+        let path = self.root().join("nvml.yaml");
+        let temporary = self.root().join("nvml.yaml.tmp");
+        std::fs::write(&temporary, state).expect("write NVML state");
+        std::fs::rename(temporary, path).expect("replace NVML state");
+    }
+
+    /// Every event logged so far.
+    #[must_use]
+    pub fn events(&self) -> Vec<Value> {
+        read_events(&self.root().join("events.jsonl"))
+    }
+
+    /// Waits until an event matches, returning it.
+    ///
+    /// # Panics
+    /// When none does before `deadline`, showing the log.
+    pub fn wait_for_event(&self, deadline: Duration, what: &str, predicate: impl Fn(&Value) -> bool) -> Value {
+        let started = Instant::now();
+        loop {
+            if let Some(event) = self.events().into_iter().find(&predicate) {
+                return event;
+            }
+            assert!(started.elapsed() < deadline, "no event {what} within {deadline:?}; log:\n{}\ncontroller output:\n{}", self.events_text(), self.output());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The inventory file, once it satisfies `predicate`.
+    ///
+    /// # Panics
+    /// When it does not before `deadline`.
+    pub fn wait_for_inventory(&self, deadline: Duration, what: &str, predicate: impl Fn(&Value) -> bool) -> Value {
+        let started = Instant::now();
+        let path = self.root().join("state/workload-inventory.json");
+        loop {
+            let inventory = std::fs::read_to_string(&path).ok().and_then(|text| serde_json::from_str::<Value>(&text).ok());
+            if let Some(inventory) = inventory.filter(&predicate) {
+                return inventory;
+            }
+            assert!(started.elapsed() < deadline, "inventory never showed {what} within {deadline:?}; file:\n{}\ncontroller output:\n{}", std::fs::read_to_string(&path).unwrap_or_default(), self.output());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// What the controller wrote on stderr.
+    #[must_use]
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(self.root().join("controller.log")).unwrap_or_default()
+    }
+
+    fn events_text(&self) -> String {
+        std::fs::read_to_string(self.root().join("events.jsonl")).unwrap_or_default()
+    }
+
+    /// Whether the process still runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Sends SIGTERM and waits for the exit status (SIGKILL after `deadline`).
+    pub fn terminate(&mut self, deadline: Duration) -> Option<i32> {
+        let pid = nix_pid(&self.child);
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let started = Instant::now();
+        while started.elapsed() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        None
+    }
+
+    /// Stops the process and hands back its directory for a restart.
+    #[must_use]
+    pub fn stop_keeping_state(mut self) -> tempfile::TempDir {
+        self.terminate(Duration::from_secs(10));
+        let directory = tempfile::tempdir().expect("temporary directory");
+        std::mem::replace(&mut self.directory, directory)
+    }
+}
+
+fn nix_pid(child: &Child) -> String {
+    child.id().to_string()
+}
+
+/// Parses a JSONL event log.
+#[must_use]
+pub fn read_events(path: &PathBuf) -> Vec<Value> {
+    std::fs::read_to_string(path).unwrap_or_default().lines().filter_map(|line| serde_json::from_str(line).ok()).collect()
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.is_running() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
