@@ -21,12 +21,26 @@ fn build_once() {
     BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let mut command = std::process::Command::new(cargo);
-        command.args(["build", "--quiet", "-p", "ds01-controller", "-p", "ds01ctl", "-p", "ds01-fake-nvml"]);
+        command.args([
+            "build",
+            "--quiet",
+            "-p",
+            "ds01-controller",
+            "-p",
+            "ds01ctl",
+            "-p",
+            "ds01-fake-nvml",
+        ]);
         if profile_dir().ends_with("release") {
             command.arg("--release");
         }
-        let status = command.status().unwrap_or_else(|error| panic!("cannot run cargo to build the binaries: {error}"));
-        assert!(status.success(), "building the binaries for the end-to-end tests failed");
+        let status = command
+            .status()
+            .unwrap_or_else(|error| panic!("cannot run cargo to build the binaries: {error}"));
+        assert!(
+            status.success(),
+            "building the binaries for the end-to-end tests failed"
+        );
     });
 }
 

@@ -63,7 +63,12 @@ impl Daemon {
         let mut command = Command::new(binary("ds01-controller"));
         if let Some(state) = &options.nvml_state {
             std::fs::write(root.join("nvml.yaml"), state).expect("write fake NVML state");
-            arguments.extend(["--gpu-backend".into(), "nvml".into(), "--nvml-library".into(), fake_nvml_library().display().to_string()]);
+            arguments.extend([
+                "--gpu-backend".into(),
+                "nvml".into(),
+                "--nvml-library".into(),
+                fake_nvml_library().display().to_string(),
+            ]);
         } else {
             arguments.extend(["--gpu-backend".into(), "none".into()]);
         }
@@ -77,9 +82,16 @@ impl Daemon {
             .env("DS01_LOG", "info")
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(root.join("controller.log")).map_or(Stdio::inherit(), Stdio::from));
+            .stderr(
+                std::fs::File::create(root.join("controller.log"))
+                    .map_or(Stdio::inherit(), Stdio::from),
+            );
         let child = command.spawn().expect("start ds01-controller");
-        Daemon { child, directory, arguments }
+        Daemon {
+            child,
+            directory,
+            arguments,
+        }
     }
 
     /// The temporary directory.
@@ -109,13 +121,23 @@ impl Daemon {
     ///
     /// # Panics
     /// When none does before `deadline`, showing the log.
-    pub fn wait_for_event(&self, deadline: Duration, what: &str, predicate: impl Fn(&Value) -> bool) -> Value {
+    pub fn wait_for_event(
+        &self,
+        deadline: Duration,
+        what: &str,
+        predicate: impl Fn(&Value) -> bool,
+    ) -> Value {
         let started = Instant::now();
         loop {
             if let Some(event) = self.events().into_iter().find(&predicate) {
                 return event;
             }
-            assert!(started.elapsed() < deadline, "no event {what} within {deadline:?}; log:\n{}\ncontroller output:\n{}", self.events_text(), self.output());
+            assert!(
+                started.elapsed() < deadline,
+                "no event {what} within {deadline:?}; log:\n{}\ncontroller output:\n{}",
+                self.events_text(),
+                self.output()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -124,15 +146,27 @@ impl Daemon {
     ///
     /// # Panics
     /// When it does not before `deadline`.
-    pub fn wait_for_inventory(&self, deadline: Duration, what: &str, predicate: impl Fn(&Value) -> bool) -> Value {
+    pub fn wait_for_inventory(
+        &self,
+        deadline: Duration,
+        what: &str,
+        predicate: impl Fn(&Value) -> bool,
+    ) -> Value {
         let started = Instant::now();
         let path = self.root().join("state/workload-inventory.json");
         loop {
-            let inventory = std::fs::read_to_string(&path).ok().and_then(|text| serde_json::from_str::<Value>(&text).ok());
+            let inventory = std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|text| serde_json::from_str::<Value>(&text).ok());
             if let Some(inventory) = inventory.filter(&predicate) {
                 return inventory;
             }
-            assert!(started.elapsed() < deadline, "inventory never showed {what} within {deadline:?}; file:\n{}\ncontroller output:\n{}", std::fs::read_to_string(&path).unwrap_or_default(), self.output());
+            assert!(
+                started.elapsed() < deadline,
+                "inventory never showed {what} within {deadline:?}; file:\n{}\ncontroller output:\n{}",
+                std::fs::read_to_string(&path).unwrap_or_default(),
+                self.output()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -184,7 +218,11 @@ fn nix_pid(child: &Child) -> String {
 /// Parses a JSONL event log.
 #[must_use]
 pub fn read_events(path: &PathBuf) -> Vec<Value> {
-    std::fs::read_to_string(path).unwrap_or_default().lines().filter_map(|line| serde_json::from_str(line).ok()).collect()
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect()
 }
 
 impl Drop for Daemon {

@@ -5,6 +5,7 @@
 pub mod binaries;
 pub mod daemon;
 pub mod engine;
+pub mod private_engine;
 pub mod scope;
 pub mod testbox;
 

@@ -80,7 +80,11 @@ pub struct TestScope {
 impl TestScope {
     /// Connects to the engine, makes sure the test image exists, and names a fresh scope.
     pub async fn new(test_name: &str) -> Self {
-        let docker = engine().await;
+        Self::on(engine().await, test_name).await
+    }
+
+    /// A scope on a given engine (a private daemon, say).
+    pub async fn on(docker: Docker, test_name: &str) -> Self {
         ensure_testbox(&docker).await;
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

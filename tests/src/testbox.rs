@@ -5,7 +5,6 @@ use std::path::Path;
 
 use bollard::{Docker, body_full, query_parameters::CreateImageOptionsBuilder};
 use futures::StreamExt;
-use tokio::sync::OnceCell;
 
 /// Image every end-to-end test runs.
 pub const TESTBOX_IMAGE: &str = "ds01/testbox:latest";
@@ -16,17 +15,11 @@ const TESTBOX_VERSION: &str = "1";
 /// Where a statically linked busybox is looked for (Debian's busybox-static).
 const BUSYBOX_CANDIDATES: [&str; 2] = ["/bin/busybox", "/usr/bin/busybox"];
 
-static BUILT: OnceCell<()> = OnceCell::const_new();
-
-/// Builds the image unless an up-to-date one is present.
+/// Builds the image unless an up-to-date one is present on this engine.
 ///
 /// # Panics
 /// When no static busybox is installed or the engine refuses the import.
 pub async fn ensure_testbox(docker: &Docker) {
-    BUILT.get_or_init(|| build_if_missing(docker)).await;
-}
-
-async fn build_if_missing(docker: &Docker) {
     if let Ok(image) = docker.inspect_image(TESTBOX_IMAGE).await {
         let version = image
             .config

@@ -167,7 +167,7 @@ fn init_gpus(flags: &Flags, inventory: &SharedInventory) -> Option<Arc<NvmlGpus>
 /// `--once`: observe everything one time, write the inventory, exit 0.
 async fn once(
     flags: &Flags,
-    docker_watch: DockerWatch,
+    mut docker_watch: DockerWatch,
     gpu_watch: GpuWatch,
     inventory: &SharedInventory,
 ) -> anyhow::Result<ExitCode> {
@@ -181,8 +181,7 @@ async fn once(
         .context("GPU snapshot thread")?;
         gpu_watch.apply(snapshot, processes, &mut std::collections::HashMap::new());
     }
-    let mut client = docker_watch.client.clone();
-    let observed = match client.ping().await {
+    let observed = match docker_watch.client.ping().await {
         Ok(()) => docker_watch.relist().await,
         Err(error) => Err(error),
     };

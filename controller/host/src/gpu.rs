@@ -188,7 +188,12 @@ fn read_device(index: u32, device: &Device<'_>) -> GpuDevice {
     let mut errors = Vec::new();
     let Some(uuid) = record(&mut errors, "uuid", device.uuid()) else {
         // Without its UUID a GPU cannot be matched to anything: treat it as lost.
-        return GpuDevice { index, lost: true, errors, ..GpuDevice::default() };
+        return GpuDevice {
+            index,
+            lost: true,
+            errors,
+            ..GpuDevice::default()
+        };
     };
     let name = record(&mut errors, "name", device.name()).unwrap_or_default();
     let memory = record(&mut errors, "memory", device.memory_info());

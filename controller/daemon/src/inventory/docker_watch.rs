@@ -64,15 +64,14 @@ pub struct DockerWatch {
 
 impl DockerWatch {
     /// Watches until `shutdown`.
-    pub async fn run(self, shutdown: CancellationToken) {
+    pub async fn run(mut self, shutdown: CancellationToken) {
         let mut link = Link::default();
         let mut delay = RECONNECT_INITIAL;
         loop {
             if shutdown.is_cancelled() {
                 return;
             }
-            let mut client = self.client.clone();
-            if let Err(error) = client.ping().await {
+            if let Err(error) = self.client.ping().await {
                 self.set_disconnected(&mut link, &error);
                 tokio::select! {
                     () = shutdown.cancelled() => return,

@@ -63,7 +63,9 @@ pub fn to_json(inventory: &Inventory) -> Value {
         .iter()
         .map(|process| {
             let container = match &process.placement {
-                super::gpu_watch::Placement::Container { id } => Value::String(id.get(..12).unwrap_or(id).to_owned()),
+                super::gpu_watch::Placement::Container { id } => {
+                    Value::String(id.get(..12).unwrap_or(id).to_owned())
+                }
                 _ => Value::Null,
             };
             json!({

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use bollard::{models::EventMessageTypeEnum, query_parameters::EventsOptionsBuilder};
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 
 use super::{DockerClient, DockerError};
 
@@ -51,15 +51,18 @@ impl ContainerEvent {
 pub fn container_events(
     client: &DockerClient,
     since: Option<i64>,
-) -> impl Stream<Item = Result<ContainerEvent, DockerError>> + use<> {
+) -> futures::stream::BoxStream<'static, Result<ContainerEvent, DockerError>> {
     let filters = HashMap::from([("type".to_owned(), vec!["container".to_owned()])]);
     let mut options = EventsOptionsBuilder::new().filters(&filters);
     if let Some(since) = since {
         options = options.since(&since.to_string());
     }
     let options = options.build();
-    client
-        .raw()
+    let docker = match client.raw() {
+        Ok(docker) => docker.clone(),
+        Err(error) => return futures::stream::once(async move { Err(error) }).boxed(),
+    };
+    docker
         .events(Some(options))
         .filter_map(|message| async move {
             match message {
@@ -94,4 +97,5 @@ pub fn container_events(
                 }
             }
         })
+        .boxed()
 }

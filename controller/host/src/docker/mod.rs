@@ -30,6 +30,12 @@ pub enum DockerError {
         #[source]
         source: bollard::errors::Error,
     },
+    /// No successful ping yet.
+    #[error("not connected to the Docker engine at {host}")]
+    NotConnected {
+        /// The host.
+        host: String,
+    },
     /// The event stream ended (the engine went away).
     #[error("the Docker event stream ended")]
     StreamEnded,
@@ -79,19 +85,28 @@ pub struct ContainerSummary {
     pub status: String,
 }
 
-/// A connected engine.
+/// An engine address and, once it answered, a client for it.
 #[derive(Clone, Debug)]
 pub struct DockerClient {
-    docker: Docker,
+    docker: Option<Docker>,
+    target: Target,
     host: String,
 }
 
+#[derive(Clone, Debug)]
+enum Target {
+    Unix(String),
+    Http(String),
+    LocalDefaults,
+}
+
 impl DockerClient {
-    /// Connects to `host` (`unix:///path`, or `None` for `DOCKER_HOST`/the local socket).
-    /// Connecting does not contact the engine; [`DockerClient::ping`] does.
+    /// Prepares a client for `host` (`unix:///path`, `tcp://…`, or `None` for
+    /// `DOCKER_HOST`/the local socket). Nothing is contacted yet: an engine that is down now is
+    /// a condition [`DockerClient::ping`] reports, not a configuration error.
     ///
     /// # Errors
-    /// When the host string is unusable.
+    /// When the host string has a scheme we cannot use.
     pub fn connect(host: Option<&str>) -> Result<Self, DockerError> {
         let described = host.map_or_else(
             || {
@@ -100,25 +115,26 @@ impl DockerClient {
             },
             str::to_owned,
         );
-        let connect_error = |source| DockerError::Connect {
-            host: described.clone(),
-            source,
-        };
-        let docker = match host {
+        let target = match host {
             Some(path) if path.starts_with("unix://") || path.starts_with('/') => {
-                Docker::connect_with_unix(
-                    path.trim_start_matches("unix://"),
-                    120,
-                    bollard::API_DEFAULT_VERSION,
-                )
-                .map_err(connect_error)?
+                Target::Unix(path.trim_start_matches("unix://").to_owned())
             }
-            Some(other) => Docker::connect_with_http(other, 120, bollard::API_DEFAULT_VERSION)
-                .map_err(connect_error)?,
-            None => Docker::connect_with_local_defaults().map_err(connect_error)?,
+            Some(other) if other.starts_with("tcp://") || other.starts_with("http://") => {
+                Target::Http(other.to_owned())
+            }
+            Some(other) => {
+                return Err(DockerError::Connect {
+                    host: other.to_owned(),
+                    source: bollard::errors::Error::UnsupportedURISchemeError {
+                        uri: other.to_owned(),
+                    },
+                });
+            }
+            None => Target::LocalDefaults,
         };
         Ok(DockerClient {
-            docker,
+            docker: None,
+            target,
             host: described,
         })
     }
@@ -130,20 +146,41 @@ impl DockerClient {
     }
 
     /// The underlying bollard client.
-    #[must_use]
-    pub fn raw(&self) -> &Docker {
-        &self.docker
+    ///
+    /// # Errors
+    /// Before the engine first answered a ping.
+    pub fn raw(&self) -> Result<&Docker, DockerError> {
+        self.docker
+            .as_ref()
+            .ok_or_else(|| DockerError::NotConnected {
+                host: self.host.clone(),
+            })
     }
 
-    /// Checks the engine answers and negotiates the API version.
+    /// (Re)connects, checks the engine answers and negotiates the API version.
     ///
     /// # Errors
     /// When it does not answer.
     pub async fn ping(&mut self) -> Result<(), DockerError> {
-        self.docker.ping().await.map_err(request_error("ping"))?;
-        if let Ok(negotiated) = self.docker.clone().negotiate_version().await {
-            self.docker = negotiated;
-        }
+        let connect_error = |source| DockerError::Connect {
+            host: self.host.clone(),
+            source,
+        };
+        let docker = match &self.target {
+            Target::Unix(path) => {
+                Docker::connect_with_unix(path, 120, bollard::API_DEFAULT_VERSION)
+                    .map_err(connect_error)?
+            }
+            Target::Http(address) => {
+                Docker::connect_with_http(address, 120, bollard::API_DEFAULT_VERSION)
+                    .map_err(connect_error)?
+            }
+            Target::LocalDefaults => {
+                Docker::connect_with_local_defaults().map_err(connect_error)?
+            }
+        };
+        docker.ping().await.map_err(request_error("ping"))?;
+        self.docker = Some(docker.clone().negotiate_version().await.unwrap_or(docker));
         Ok(())
     }
 
@@ -157,7 +194,7 @@ impl DockerClient {
             .filters(&HashMap::<String, Vec<String>>::new())
             .build();
         let containers = self
-            .docker
+            .raw()?
             .list_containers(Some(options))
             .await
             .map_err(request_error("list"))?;
@@ -181,7 +218,7 @@ impl DockerClient {
     /// # Errors
     /// When the engine fails the request for another reason.
     pub async fn inspect(&self, id: &str) -> Result<Option<ContainerInfo>, DockerError> {
-        match self.docker.inspect_container(id, None).await {
+        match self.raw()?.inspect_container(id, None).await {
             Ok(response) => Ok(container_info(response)),
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
@@ -203,7 +240,7 @@ impl DockerClient {
         let options = StopContainerOptionsBuilder::new().t(seconds).build();
         // A stop waits for the grace period: give the HTTP call room beyond it.
         let docker = self
-            .docker
+            .raw()?
             .clone()
             .with_timeout(grace + std::time::Duration::from_secs(60));
         docker
@@ -221,7 +258,7 @@ impl DockerClient {
             .force(true)
             .v(true)
             .build();
-        self.docker
+        self.raw()?
             .remove_container(id, Some(options))
             .await
             .map_err(request_error(format!("remove {id}")))
