@@ -10,11 +10,17 @@ use std::{
 static BUILT: OnceLock<()> = OnceLock::new();
 
 fn profile_dir() -> PathBuf {
-    // target/<profile>/deps/<test-binary> → target/<profile>
-    std::env::current_exe()
+    // target/<profile>/deps/<test-binary> or target/<profile>/<bench-binary> → target/<profile>
+    let directory = std::env::current_exe()
         .ok()
-        .and_then(|exe| exe.parent().and_then(Path::parent).map(Path::to_path_buf))
-        .unwrap_or_else(|| PathBuf::from("target/debug"))
+        .and_then(|exe| exe.parent().map(Path::to_path_buf));
+    match directory {
+        Some(directory) if directory.ends_with("deps") => directory
+            .parent()
+            .map_or(directory.clone(), Path::to_path_buf),
+        Some(directory) => directory,
+        None => PathBuf::from("target/debug"),
+    }
 }
 
 fn build_once() {

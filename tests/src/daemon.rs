@@ -188,6 +188,9 @@ impl Daemon {
 
     /// Sends SIGTERM and waits for the exit status (SIGKILL after `deadline`).
     pub fn terminate(&mut self, deadline: Duration) -> Option<i32> {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            return status.code();
+        }
         let pid = nix_pid(&self.child);
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
         let started = Instant::now();

@@ -1,0 +1,146 @@
+//! `ds01-bench`: measures the controller against the targets of DESIGN §8 on the local engine.
+//!
+//! `ds01-bench detection-latency [--containers N] [--burst N]`: Docker's own `create` event
+//! time to the controller's `detection.container_discovered` line, over N containers created
+//! at a steady rate and then in bursts; prints p50/p99/max in milliseconds.
+
+use std::{collections::HashMap, time::Duration};
+
+use bollard::query_parameters::EventsOptionsBuilder;
+use ds01_tests::{ContainerRequest, Daemon, DaemonOptions, TestScope};
+use futures::StreamExt;
+
+fn argument(name: &str, default: usize) -> usize {
+    let arguments: Vec<String> = std::env::args().collect();
+    arguments
+        .iter()
+        .position(|arg| arg == name)
+        .and_then(|index| arguments.get(index + 1))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
+fn percentile(sorted: &[f64], fraction: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss,
+        reason = "small sample counts"
+    )]
+    let index = ((sorted.len() as f64 - 1.0) * fraction).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+#[tokio::main]
+async fn main() {
+    let command = std::env::args().nth(1).unwrap_or_default();
+    match command.as_str() {
+        "detection-latency" => {
+            detection_latency(argument("--containers", 200), argument("--burst", 100)).await
+        }
+        _ => eprintln!("usage: ds01-bench detection-latency [--containers N] [--burst N]"),
+    }
+}
+
+async fn detection_latency(steady: usize, burst: usize) {
+    let scope = TestScope::new("bench-latency").await;
+    let daemon = Daemon::start(DaemonOptions::default());
+    daemon.wait_for_inventory(Duration::from_secs(30), "the first relist", |inventory| {
+        inventory["docker"]["connected"] == true
+    });
+
+    // Docker's own record of each create, from its event stream.
+    let docker = scope.docker.clone();
+    let created_at = tokio::spawn(async move {
+        let filters = HashMap::from([
+            ("type".to_owned(), vec!["container".to_owned()]),
+            ("event".to_owned(), vec!["create".to_owned()]),
+        ]);
+        let mut events = docker.events(Some(EventsOptionsBuilder::new().filters(&filters).build()));
+        let mut times = HashMap::new();
+        while let Some(Ok(event)) = events.next().await {
+            if let (Some(actor), Some(nanos)) = (event.actor, event.time_nano)
+                && let Some(id) = actor.id
+            {
+                times.insert(id[..12].to_owned(), nanos);
+            }
+            if times.len() >= steady + burst {
+                break;
+            }
+        }
+        times
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for index in 0..steady {
+        scope
+            .container(ContainerRequest::sleeper(&format!("s{index}")).created_only())
+            .await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let burst_requests: Vec<_> = (0..burst)
+        .map(|index| {
+            scope.container(ContainerRequest::sleeper(&format!("b{index}")).created_only())
+        })
+        .collect();
+    futures::future::join_all(burst_requests).await;
+    let created_at = tokio::time::timeout(Duration::from_secs(60), created_at)
+        .await
+        .expect("create events")
+        .expect("event task");
+    daemon.wait_for_event(Duration::from_secs(60), "every discovery", |_| {
+        daemon
+            .events()
+            .iter()
+            .filter(|event| event["event_type"] == "detection.container_discovered")
+            .count()
+            >= steady + burst
+    });
+    let mut latencies: Vec<f64> = Vec::new();
+    let mut burst_latencies: Vec<f64> = Vec::new();
+    for event in daemon
+        .events()
+        .iter()
+        .filter(|event| event["event_type"] == "detection.container_discovered")
+    {
+        let id = event["details"]["container_id"]
+            .as_str()
+            .unwrap_or_default();
+        let name = event["details"]["container"].as_str().unwrap_or_default();
+        let Some(created) = created_at.get(id) else {
+            continue;
+        };
+        let Ok(seen) = event["timestamp"]
+            .as_str()
+            .unwrap_or_default()
+            .parse::<jiff::Timestamp>()
+        else {
+            continue;
+        };
+        #[expect(clippy::cast_precision_loss, reason = "latencies are small")]
+        let millis = (seen.as_nanosecond() - i128::from(*created)) as f64 / 1e6;
+        let is_burst = name
+            .rsplit_once('-')
+            .is_some_and(|(_, suffix)| suffix.starts_with('b'));
+        if is_burst {
+            burst_latencies.push(millis)
+        } else {
+            latencies.push(millis)
+        }
+    }
+    for (label, values) in [
+        ("steady (20/s)", &mut latencies),
+        (&*format!("burst of {burst}"), &mut burst_latencies),
+    ] {
+        values.sort_by(f64::total_cmp);
+        println!(
+            "detection latency, {label}: n={} p50={:.1}ms p99={:.1}ms max={:.1}ms (event log timestamps have 1 ms resolution)",
+            values.len(),
+            percentile(values, 0.5),
+            percentile(values, 0.99),
+            values.last().copied().unwrap_or(f64::NAN)
+        );
+    }
+}

@@ -1,0 +1,139 @@
+//! `ds01-controller` as systemd and admins run it: flags, bad configuration, signals, `--once`.
+
+use std::{process::Command, time::Duration};
+
+use ds01_tests::{ContainerRequest, Daemon, DaemonOptions, TestScope, binaries::binary};
+
+#[test]
+fn bad_flags_and_bad_specs_exit_64_before_doing_anything() {
+    let output = Command::new(binary("ds01-controller"))
+        .arg("--no-such-flag")
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(64));
+    let output = Command::new(binary("ds01-controller"))
+        .args(["--gpu-poll-interval", "soon"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(64));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("invalid duration"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let specs = tempfile::tempdir().expect("tempdir");
+    std::fs::write(specs.path().join("bad.yaml"), "apiVersion: ds01.io/v1alpha1\nkind: DcgmExporter\nmetadata: {name: x}\nspec: {port: high}\n").expect("write");
+    let state = tempfile::tempdir().expect("tempdir");
+    let output = Command::new(binary("ds01-controller"))
+        .arg("--specs")
+        .arg(specs.path())
+        .arg("--state-dir")
+        .arg(state.path())
+        .arg("--event-log")
+        .arg(state.path().join("events.jsonl"))
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("bad.yaml:4:14: spec.port"), "{stderr}");
+    assert!(
+        !state.path().join("events.jsonl").exists(),
+        "nothing may start before the configuration is valid"
+    );
+}
+
+#[tokio::test]
+async fn once_writes_the_inventory_and_exits_0() {
+    let scope = TestScope::new("controller-once").await;
+    let id = scope
+        .container(ContainerRequest::sleeper("seen").label("ds01.user", "erin"))
+        .await;
+    let state = tempfile::tempdir().expect("tempdir");
+    let status = Command::new(binary("ds01-controller"))
+        .args([
+            "--once",
+            "--dry-run",
+            "--gpu-backend",
+            "none",
+            "--state-dir",
+        ])
+        .arg(state.path())
+        .arg("--event-log")
+        .arg(state.path().join("events.jsonl"))
+        .status()
+        .expect("run");
+    assert_eq!(status.code(), Some(0));
+    let inventory: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(state.path().join("workload-inventory.json")).expect("inventory"),
+    )
+    .expect("json");
+    assert_eq!(inventory["containers"][&id[..12]]["user"], "erin");
+    let events = ds01_tests::daemon::read_events(&state.path().join("events.jsonl"));
+    assert!(
+        events
+            .iter()
+            .all(|event| event["details"]["dry_run"] == true),
+        "dry-run events are marked"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_drains_and_exits_0_and_a_restart_reports_nothing_twice() {
+    let scope = TestScope::new("controller-restart").await;
+    let known = scope.container(ContainerRequest::sleeper("known")).await;
+    let mut daemon = Daemon::start(DaemonOptions::default());
+    daemon.wait_for_event(Duration::from_secs(15), "controller.started", |event| {
+        event["event_type"] == "controller.started"
+    });
+    daemon.wait_for_inventory(Duration::from_secs(15), "a relist", |inventory| {
+        inventory["docker"]["lastRelist"].is_string()
+    });
+    daemon.wait_for_event(Duration::from_secs(15), "the known container", |event| {
+        event["details"]["container_id"] == known[..12]
+    });
+    let discovered_before = daemon
+        .events()
+        .iter()
+        .filter(|event| event["event_type"] == "detection.container_discovered")
+        .count();
+    assert!(discovered_before >= 1);
+    let started = std::time::Instant::now();
+    assert_eq!(daemon.terminate(Duration::from_secs(25)), Some(0));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "shutdown took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        daemon
+            .events()
+            .iter()
+            .any(|event| event["event_type"] == "controller.stopping")
+    );
+
+    // Restarted on the same state: containers it already knew are not rediscovered.
+    let directory = daemon.stop_keeping_state();
+    let daemon = Daemon::start_in(directory, DaemonOptions::default());
+    daemon.wait_for_event(Duration::from_secs(15), "second controller.started", |_| {
+        daemon
+            .events()
+            .iter()
+            .filter(|event| event["event_type"] == "controller.started")
+            .count()
+            == 2
+    });
+    daemon.wait_for_inventory(Duration::from_secs(15), "a relist", |inventory| {
+        inventory["docker"]["lastRelist"].is_string()
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let discovered_after = daemon
+        .events()
+        .iter()
+        .filter(|event| event["event_type"] == "detection.container_discovered")
+        .count();
+    assert_eq!(
+        discovered_before, discovered_after,
+        "a restart rediscovered containers it already knew"
+    );
+}
