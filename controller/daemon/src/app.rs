@@ -16,9 +16,10 @@ use crate::{
     config::{Flags, GpuBackend},
     inventory::{
         SharedInventory,
-        docker_watch::{Change, DockerWatch},
+        docker_watch::DockerWatch,
         file,
         gpu_watch::{self, GpuWatch},
+        observe::{Change, Observer},
     },
     recorder::Recorder,
 };
@@ -64,13 +65,16 @@ pub async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
         .baseline = file::load_baseline(&flags.inventory_path());
     let (changes, _) = broadcast::channel(4096);
     let nvml = init_gpus(&flags, &inventory);
-    let docker_watch = DockerWatch {
-        client,
+    let observer = Arc::new(Observer {
         inventory: inventory.clone(),
         recorder: recorder.clone(),
         proc_root: "/proc".into(),
-        resync_interval: flags.resync_interval.std(),
         changes: changes.clone(),
+    });
+    let docker_watch = DockerWatch {
+        client,
+        observer,
+        resync_interval: flags.resync_interval.std(),
     };
     let gpu_watch = GpuWatch {
         nvml,
@@ -182,7 +186,7 @@ async fn once(
         gpu_watch.apply(snapshot, processes, &mut std::collections::HashMap::new());
     }
     let observed = match docker_watch.client.ping().await {
-        Ok(()) => docker_watch.relist().await,
+        Ok(()) => docker_watch.relist(None).await,
         Err(error) => Err(error),
     };
     if let Err(error) = observed {

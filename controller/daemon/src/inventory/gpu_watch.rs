@@ -18,7 +18,7 @@ use serde_json::json;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use super::{HostProcessRecord, SharedInventory, docker_watch::Change};
+use super::{HostProcessRecord, SharedInventory, observe::Change};
 use crate::recorder::Recorder;
 
 /// Process names never inventoried as host GPU processes (the orphan policy's defaults).

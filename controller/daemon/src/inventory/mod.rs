@@ -5,6 +5,7 @@ pub mod classify;
 pub mod docker_watch;
 pub mod file;
 pub mod gpu_watch;
+pub mod observe;
 pub mod store;
 
 pub use store::{HostProcessRecord, Inventory, SharedInventory};
