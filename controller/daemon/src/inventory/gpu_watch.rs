@@ -310,3 +310,129 @@ fn attribute_one(
             .is_some_and(ds01_host::process::ProcessInfo::is_zombie),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn watch() -> (GpuWatch, SharedInventory) {
+        let inventory = SharedInventory::default();
+        let (changes, _) = broadcast::channel(16);
+        let watch = GpuWatch {
+            nvml: None,
+            inventory: inventory.clone(),
+            recorder: Arc::new(Recorder::new(None, false)),
+            proc_root: "/proc".into(),
+            interval: Duration::from_secs(1),
+            changes,
+        };
+        (watch, inventory)
+    }
+
+    fn host(pid: u32, start_time: u64, name: &str) -> AttributedProcess {
+        AttributedProcess {
+            identity: ProcessIdentity { pid, start_time },
+            gpu_uuid: "GPU-1".into(),
+            parent_gpu_uuid: "GPU-1".into(),
+            used_memory_bytes: Some(1 << 30),
+            placement: Placement::Host,
+            uid: Some(1000),
+            user: Some("alice".into()),
+            name: name.into(),
+            cmdline: format!("{name} --train"),
+            zombie: false,
+        }
+    }
+
+    #[test]
+    fn a_host_process_enters_the_inventory_at_its_second_observation() {
+        let (watch, inventory) = watch();
+        let mut seen = HashMap::new();
+        watch.apply(
+            GpuSnapshot::default(),
+            vec![host(42, 100, "python")],
+            &mut seen,
+        );
+        assert!(
+            inventory.read().expect("lock").host_processes.is_empty(),
+            "inventoried after one observation"
+        );
+        watch.apply(
+            GpuSnapshot::default(),
+            vec![host(42, 100, "python")],
+            &mut seen,
+        );
+        let recorded = inventory
+            .read()
+            .expect("lock")
+            .host_processes
+            .get(&42)
+            .cloned()
+            .expect("inventoried");
+        assert_eq!(
+            (recorded.user.as_str(), recorded.gpu_memory_mb),
+            ("alice", Some(1024))
+        );
+        let events: Vec<String> = watch
+            .recorder
+            .recent()
+            .into_iter()
+            .map(|event| event.event_type)
+            .collect();
+        assert_eq!(events, ["detection.host_gpu_process_discovered"]);
+    }
+
+    #[test]
+    fn a_reused_pid_is_a_new_process_and_system_processes_are_never_inventoried() {
+        let (watch, inventory) = watch();
+        let mut seen = HashMap::new();
+        for _ in 0..2 {
+            watch.apply(
+                GpuSnapshot::default(),
+                vec![host(42, 100, "python"), host(7, 5, "nvidia-persistenced")],
+                &mut seen,
+            );
+        }
+        // Same pid, different start time: the old process exited, the new one starts over.
+        watch.apply(
+            GpuSnapshot::default(),
+            vec![host(42, 999, "python")],
+            &mut seen,
+        );
+        assert!(inventory.read().expect("lock").host_processes.is_empty());
+        watch.apply(
+            GpuSnapshot::default(),
+            vec![host(42, 999, "python")],
+            &mut seen,
+        );
+        let recorded = inventory
+            .read()
+            .expect("lock")
+            .host_processes
+            .get(&42)
+            .cloned()
+            .expect("new process inventoried");
+        assert_eq!(recorded.start_time, 999);
+        assert!(
+            !inventory
+                .read()
+                .expect("lock")
+                .host_processes
+                .contains_key(&7)
+        );
+        let events: Vec<String> = watch
+            .recorder
+            .recent()
+            .into_iter()
+            .map(|event| event.event_type)
+            .collect();
+        assert_eq!(
+            events,
+            [
+                "detection.host_gpu_process_discovered",
+                "detection.host_gpu_process_exited",
+                "detection.host_gpu_process_discovered"
+            ]
+        );
+    }
+}
