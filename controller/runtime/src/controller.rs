@@ -309,7 +309,9 @@ async fn sleep_until_option(deadline: Option<Instant>) {
     }
 }
 
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+/// An error and its causes on one line (`a: b: c`), for logs and status.
+#[must_use]
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -10,5 +10,5 @@ pub mod scheduler;
 
 pub use action::{Action, ReconcileError};
 pub use backoff::Backoff;
-pub use controller::{Config, Controller, Handle, Reconciler, Stats};
+pub use controller::{Config, Controller, Handle, Reconciler, Stats, error_chain};
 pub use scheduler::Scheduler;

@@ -18,6 +18,7 @@ use std::{
 };
 
 use ds01_host::docker::{ContainerEvent, DockerClient, DockerError, container_events};
+pub use ds01_runtime::error_chain;
 use ds01_runtime::{Backoff, Config, Controller, Handle};
 use futures::StreamExt;
 use serde_json::json;
@@ -277,17 +278,4 @@ impl DockerWatch {
         }
         link.connected = false;
     }
-}
-
-/// An error and its causes on one line.
-#[must_use]
-pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -22,15 +22,7 @@ use super::{HostProcessRecord, SharedInventory, observe::Change};
 use crate::recorder::Recorder;
 
 /// Process names never inventoried as host GPU processes (the orphan policy's defaults).
-pub const SYSTEM_PROCESSES: [&str; 7] = [
-    "nvidia-persistenced",
-    "nv-hostengine",
-    "dcgm-exporter",
-    "dcgmi",
-    "nvidia-smi",
-    "Xorg",
-    "X",
-];
+pub use ds01_spec::kinds::orphan::DEFAULT_SYSTEM_PROCESSES as SYSTEM_PROCESSES;
 
 /// Where a GPU process lives.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -6,6 +6,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::{CommandTemplate, Duration, validate::Report};
 
+/// Process names that are never orphans unless a policy says otherwise.
+pub const DEFAULT_SYSTEM_PROCESSES: [&str; 7] = [
+    "nvidia-persistenced",
+    "nv-hostengine",
+    "dcgm-exporter",
+    "dcgmi",
+    "nvidia-smi",
+    "Xorg",
+    "X",
+];
+
 /// Whether a policy acts or only records what it would do.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -53,17 +64,7 @@ impl Default for GpuOrphanPolicySpec {
         GpuOrphanPolicySpec {
             mode: PolicyMode::Enforce,
             grace_period: Duration::from_secs(60),
-            system_processes: [
-                "nvidia-persistenced",
-                "nv-hostengine",
-                "dcgm-exporter",
-                "dcgmi",
-                "nvidia-smi",
-                "Xorg",
-                "X",
-            ]
-            .map(str::to_owned)
-            .to_vec(),
+            system_processes: DEFAULT_SYSTEM_PROCESSES.map(str::to_owned).to_vec(),
             host_processes: HostProcessAction::Report,
             allowed_host_users: Vec::new(),
             terminate: TerminateSpec::default(),
