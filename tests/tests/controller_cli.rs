@@ -137,3 +137,61 @@ async fn sigterm_drains_and_exits_0_and_a_restart_reports_nothing_twice() {
         "a restart rediscovered containers it already knew"
     );
 }
+
+#[test]
+fn specs_given_at_start_up_are_stored_and_reported_once() {
+    let repository = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let specs = repository.join("specs").display().to_string();
+    let options = DaemonOptions {
+        extra: vec!["--specs".into(), specs],
+        ..DaemonOptions::default()
+    };
+    let daemon = Daemon::start(options.clone());
+    daemon.wait_for_event(Duration::from_secs(15), "controller.started", |event| {
+        event["event_type"] == "controller.started"
+    });
+    let applied: Vec<String> = daemon
+        .events()
+        .iter()
+        .filter(|event| event["event_type"] == "spec.applied")
+        .map(|event| {
+            event["details"]["resource"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        applied,
+        [
+            "containerlifecyclepolicy/container-lifecycle",
+            "dcgmexporter/dcgm-exporter",
+            "gpuorphanpolicy/gpu-orphans"
+        ]
+    );
+    let stored = daemon
+        .root()
+        .join("state/specs/dcgmexporter-dcgm-exporter.json");
+    let form: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&stored).expect("stored spec"))
+            .expect("json");
+    assert_eq!(form["generation"], 1);
+
+    // The same specs again at the next start: nothing changed, nothing reported.
+    let directory = daemon.stop_keeping_state();
+    let daemon = Daemon::start_in(directory, options);
+    daemon.wait_for_event(Duration::from_secs(15), "second start", |_| {
+        daemon
+            .events()
+            .iter()
+            .filter(|event| event["event_type"] == "controller.started")
+            .count()
+            == 2
+    });
+    let applied = daemon
+        .events()
+        .iter()
+        .filter(|event| event["event_type"] == "spec.applied")
+        .count();
+    assert_eq!(applied, 3);
+}

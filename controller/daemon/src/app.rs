@@ -22,6 +22,7 @@ use crate::{
         observe::{Change, Observer},
     },
     recorder::Recorder,
+    spec_store::{ApplyOutcome, SpecStore},
 };
 
 /// Time the watchers get to stop after SIGTERM.
@@ -35,14 +36,18 @@ const EX_USAGE: u8 = 64;
 /// # Errors
 /// Unexpected failures of the runtime itself.
 pub async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
-    if let Some(directory) = &flags.specs
-        && let Err(problems) = check_specs(directory)
-    {
-        for problem in problems {
-            eprintln!("error: {problem}");
-        }
-        return Ok(ExitCode::from(EX_USAGE));
-    }
+    let startup_specs = match &flags.specs {
+        None => None,
+        Some(directory) => match read_specs(directory) {
+            Ok(sources) => Some(sources),
+            Err(problems) => {
+                for problem in problems {
+                    eprintln!("error: {problem}");
+                }
+                return Ok(ExitCode::from(EX_USAGE));
+            }
+        },
+    };
     let client = match DockerClient::connect(flags.docker_host.as_deref()) {
         Ok(client) => client,
         Err(error) => {
@@ -84,6 +89,9 @@ pub async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
         interval: flags.gpu_poll_interval.std(),
         changes: changes.clone(),
     };
+    if let Some(sources) = &startup_specs {
+        apply_startup_specs(&flags, sources, &recorder);
+    }
     if flags.once {
         return once(&flags, docker_watch, gpu_watch, &inventory).await;
     }
@@ -131,12 +139,50 @@ pub async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn check_specs(directory: &std::path::Path) -> Result<(), Vec<String>> {
+/// Reads and validates `--specs`; every problem is returned for printing.
+fn read_specs(directory: &std::path::Path) -> Result<Vec<ds01_spec::Source>, Vec<String>> {
     let sources = ds01_spec::read_sources(&[directory.to_owned()])
         .map_err(|error| vec![format!("--specs: {:#}", anyhow::Error::from(error))])?;
-    ds01_spec::parse_sources(&sources)
-        .map(|_| ())
-        .map_err(|diagnostics| diagnostics.0.iter().map(ToString::to_string).collect())
+    ds01_spec::parse_sources(&sources).map_err(|diagnostics| {
+        diagnostics
+            .0
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+    })?;
+    Ok(sources)
+}
+
+/// Applies `--specs` into the spec store, reporting each change as `spec.applied`.
+fn apply_startup_specs(flags: &Flags, sources: &[ds01_spec::Source], recorder: &Recorder) {
+    let applied = SpecStore::open(&flags.state_dir).and_then(|mut store| {
+        let outcomes = store.apply(sources, jiff::Timestamp::now())?;
+        Ok(outcomes
+            .into_iter()
+            .map(|(reference, outcome)| {
+                let generation = reference
+                    .split_once('/')
+                    .and_then(|(kind, name)| store.get(kind.parse().ok()?, name))
+                    .map(|spec| spec.generation);
+                (reference, outcome, generation)
+            })
+            .collect::<Vec<_>>())
+    });
+    match applied {
+        Ok(outcomes) => {
+            for (reference, outcome, generation) in outcomes {
+                tracing::info!(resource = %reference, ?outcome, "spec from --specs");
+                if outcome != ApplyOutcome::Unchanged {
+                    let details = json!({ "resource": reference, "outcome": outcome, "generation": generation, "source": "--specs" });
+                    recorder.emit("spec.applied", None, details);
+                }
+            }
+        }
+        Err(error) => {
+            let message = crate::inventory::docker_watch::error_chain(&error);
+            tracing::warn!(error = %message, "cannot store the specs from --specs");
+        }
+    }
 }
 
 fn init_gpus(flags: &Flags, inventory: &SharedInventory) -> Option<Arc<NvmlGpus>> {
