@@ -100,6 +100,65 @@ impl Daemon {
         self.directory.path()
     }
 
+    /// The control socket.
+    #[must_use]
+    pub fn socket(&self) -> PathBuf {
+        self.root().join("controller.sock")
+    }
+
+    /// Runs `ds01ctl` against this controller: (exit code, stdout, stderr).
+    ///
+    /// # Panics
+    /// When ds01ctl cannot be run.
+    #[must_use]
+    pub fn ctl(&self, arguments: &[&str]) -> (i32, String, String) {
+        self.ctl_as(&[], arguments)
+    }
+
+    /// Runs `ds01ctl` through a wrapper (e.g. `setpriv --reuid=65534 …`).
+    ///
+    /// # Panics
+    /// When ds01ctl cannot be run.
+    #[must_use]
+    pub fn ctl_as(&self, wrapper: &[&str], arguments: &[&str]) -> (i32, String, String) {
+        let ctl = binary("ds01ctl");
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut command = Command::new(program);
+                command.args(rest).arg(&ctl);
+                command
+            }
+            None => Command::new(&ctl),
+        };
+        let output = command
+            .args(arguments)
+            .env("DS01_SOCKET", self.socket())
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run ds01ctl");
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
+    /// Waits until the control socket accepts connections.
+    ///
+    /// # Panics
+    /// When it does not within `deadline`.
+    pub fn wait_for_socket(&self, deadline: Duration) {
+        let started = Instant::now();
+        while std::os::unix::net::UnixStream::connect(self.socket()).is_err() {
+            assert!(
+                started.elapsed() < deadline,
+                "the control socket never opened; controller output:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Rewrites the fake NVML state; the next poll reads it.
     ///
     /// # Panics

@@ -53,6 +53,32 @@ pub enum Command {
     Schema(SchemaArgs),
     /// Print a shell completion script.
     Completion(CompletionArgs),
+    /// Submit specs (files, directories, `-`); all or nothing.
+    Apply(ApplyArgs),
+    /// Delete an applied resource (what it already did stays done).
+    Delete(DeleteArgs),
+    /// Show controller health and every resource's conditions.
+    Status,
+}
+
+/// Arguments of `apply`.
+#[derive(Debug, clap::Args)]
+pub struct ApplyArgs {
+    /// Spec files or directories (every *.yaml/*.yml inside); `-` reads standard input.
+    #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
+    pub paths: Vec<PathBuf>,
+    /// Validate on the controller and show what would change, without storing anything.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Arguments of `delete`.
+#[derive(Debug, clap::Args)]
+pub struct DeleteArgs {
+    /// Kind (DcgmExporter, GpuOrphanPolicy, ContainerLifecyclePolicy, or a short name).
+    pub kind: String,
+    /// Name.
+    pub name: String,
 }
 
 /// Arguments of `validate`.

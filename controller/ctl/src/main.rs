@@ -1,6 +1,7 @@
 //! `ds01ctl`: parses the command line, runs one command, maps the outcome to an exit status.
 
 mod cli;
+mod client;
 mod commands;
 mod exit;
 mod printer;

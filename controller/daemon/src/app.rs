@@ -13,6 +13,7 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    api::{self, AdminPolicy, ApiState},
     config::{Flags, GpuBackend},
     inventory::{
         SharedInventory,
@@ -89,8 +90,10 @@ pub async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
         interval: flags.gpu_poll_interval.std(),
         changes: changes.clone(),
     };
+    let mut store = SpecStore::open(&flags.state_dir)
+        .with_context(|| format!("opening the spec store under {}", flags.state_dir.display()))?;
     if let Some(sources) = &startup_specs {
-        apply_startup_specs(&flags, sources, &recorder);
+        apply_startup_specs(&mut store, sources, &recorder);
     }
     if flags.once {
         return once(&flags, docker_watch, gpu_watch, &inventory).await;
@@ -104,6 +107,24 @@ pub async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(docker_watch.run(shutdown.clone()));
     tasks.spawn(gpu_watch.run(shutdown.clone()));
+    let api_state = Arc::new(ApiState {
+        store: tokio::sync::Mutex::new(store),
+        inventory: inventory.clone(),
+        recorder: recorder.clone(),
+        started: jiff::Timestamp::now(),
+        admin: AdminPolicy {
+            group: flags.admin_group.clone(),
+        },
+    });
+    let socket = flags.socket.clone();
+    let api_shutdown = shutdown.clone();
+    let api_failed = shutdown.clone();
+    tasks.spawn(async move {
+        if let Err(error) = api::serve(&socket, api_state, api_shutdown).await {
+            tracing::error!(socket = %socket.display(), %error, "control API failed; stopping");
+            api_failed.cancel();
+        }
+    });
     tasks.spawn(write_inventory_on_change(
         flags.inventory_path(),
         inventory.clone(),
@@ -117,6 +138,7 @@ pub async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
     let mut hangup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
     loop {
         tokio::select! {
+            () = shutdown.cancelled() => break,
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
             _ = hangup.recv() => {
@@ -154,25 +176,16 @@ fn read_specs(directory: &std::path::Path) -> Result<Vec<ds01_spec::Source>, Vec
 }
 
 /// Applies `--specs` into the spec store, reporting each change as `spec.applied`.
-fn apply_startup_specs(flags: &Flags, sources: &[ds01_spec::Source], recorder: &Recorder) {
-    let applied = SpecStore::open(&flags.state_dir).and_then(|mut store| {
-        let outcomes = store.apply(sources, jiff::Timestamp::now())?;
-        Ok(outcomes
-            .into_iter()
-            .map(|(reference, outcome)| {
-                let generation = reference
-                    .split_once('/')
-                    .and_then(|(kind, name)| store.get(kind.parse().ok()?, name))
-                    .map(|spec| spec.generation);
-                (reference, outcome, generation)
-            })
-            .collect::<Vec<_>>())
-    });
-    match applied {
+fn apply_startup_specs(store: &mut SpecStore, sources: &[ds01_spec::Source], recorder: &Recorder) {
+    match store.apply(sources, jiff::Timestamp::now()) {
         Ok(outcomes) => {
-            for (reference, outcome, generation) in outcomes {
+            for (reference, outcome) in outcomes {
                 tracing::info!(resource = %reference, ?outcome, "spec from --specs");
                 if outcome != ApplyOutcome::Unchanged {
+                    let generation = reference
+                        .split_once('/')
+                        .and_then(|(kind, name)| store.get(kind.parse().ok()?, name))
+                        .map(|spec| spec.generation);
                     let details = json!({ "resource": reference, "outcome": outcome, "generation": generation, "source": "--specs" });
                     recorder.emit("spec.applied", None, details);
                 }

@@ -1,13 +1,10 @@
 //! `ds01-controller`: parse flags (exit 64 on bad ones), start logging, run.
 
+mod api;
 mod app;
 mod config;
 mod inventory;
 mod recorder;
-#[expect(
-    dead_code,
-    reason = "the control API that serves apply/diff/delete is not wired yet"
-)]
 mod spec_store;
 mod telemetry;
 

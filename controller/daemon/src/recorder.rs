@@ -26,7 +26,7 @@ pub struct Recorder {
 
 #[expect(
     dead_code,
-    reason = "follow, recent and last_error serve the control API, which is not wired yet"
+    reason = "follow and recent serve `ds01ctl events`, which is not wired yet"
 )]
 impl Recorder {
     /// A recorder writing to `log` (none: memory only). With `dry_run`, every event carries

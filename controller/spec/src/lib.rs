@@ -1,6 +1,7 @@
 //! ds01 specs: the three kinds of desired state, read from YAML with exact error locations,
 //! validated all-or-nothing, described by JSON Schema, and the lifecycle limits resolver.
 
+pub mod api;
 pub mod diagnostic;
 pub mod duration;
 pub mod kinds;

@@ -1,12 +1,18 @@
 //! One module per subcommand; `run` dispatches.
 
+mod apply;
 mod completion;
 mod schema;
+mod status;
 mod validate;
+
+use hyper::{Method, StatusCode, body::Bytes};
 
 use crate::{
     cli::{Cli, Command},
+    client,
     exit::ExitStatus,
+    printer,
 };
 
 /// Runs the parsed command.
@@ -15,5 +21,57 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Validate(args) => validate::validate(&args, cli.output),
         Command::Schema(args) => schema::schema(&args),
         Command::Completion(args) => Ok(completion::completion(&args)),
+        Command::Apply(args) => block_on(apply::apply(&args, &cli.socket, cli.output)),
+        Command::Delete(args) => block_on(apply::delete(&args, &cli.socket)),
+        Command::Status => block_on(status::status(&cli.socket, cli.output)),
+    }
+}
+
+fn block_on<T>(future: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(future)
+}
+
+/// One API request; on failure to reach the controller prints a one-line hint and returns
+/// `None` (exit 2).
+async fn api_call(
+    socket: &std::path::Path,
+    method: Method,
+    path: &str,
+    body: Option<Vec<u8>>,
+) -> Option<(StatusCode, Bytes)> {
+    match client::request(socket, method, path, body).await {
+        Ok(answer) => Some(answer),
+        Err(error) => {
+            printer::error(&format!("{:#}", anyhow::Error::from(error)));
+            printer::hint(&format!(
+                "is ds01-controller running (systemctl status ds01-controller)? socket tried: {} (set --socket or DS01_SOCKET)",
+                socket.display()
+            ));
+            None
+        }
+    }
+}
+
+/// Prints an API error body; maps it to an exit status (1 for the user's mistakes).
+fn report_error_body(status: StatusCode, bytes: &[u8]) -> ExitStatus {
+    match serde_json::from_slice::<ds01_spec::api::ErrorBody>(bytes) {
+        Ok(body) => {
+            for diagnostic in &body.error.diagnostics {
+                printer::error(&diagnostic.to_string());
+            }
+            printer::error(&body.error.message);
+        }
+        Err(_) => printer::error(&format!(
+            "the controller answered {status}: {}",
+            String::from_utf8_lossy(bytes)
+        )),
+    }
+    if status.is_client_error() {
+        ExitStatus::UserError
+    } else {
+        ExitStatus::Failure
     }
 }

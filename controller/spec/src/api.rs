@@ -1,0 +1,70 @@
+//! Wire types of the control API (`/v1/…` on the controller's Unix socket), shared by the
+//! daemon and `ds01ctl` so both sides agree by construction.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Diagnostic;
+
+/// Largest request body the daemon accepts.
+pub const MAX_REQUEST_BYTES: usize = 8 << 20;
+
+/// One spec file as the client read it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceFile {
+    /// Path as the user gave it (for error messages).
+    pub name: String,
+    /// YAML text.
+    pub text: String,
+}
+
+/// `POST /v1/apply`, `POST /v1/diff`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplyRequest {
+    /// The files of the set.
+    pub files: Vec<SourceFile>,
+    /// Validate and report without storing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// The outcome for one resource of an apply.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplyResult {
+    /// `kind/name`, lowercase kind.
+    pub resource: String,
+    /// `created`, `configured` or `unchanged`.
+    pub outcome: String,
+    /// Generation after the apply (what it would be, in a dry run).
+    pub generation: u64,
+}
+
+/// Response of `POST /v1/apply`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplyResponse {
+    /// One entry per resource, in submission order.
+    pub results: Vec<ApplyResult>,
+    /// Whether nothing was stored.
+    pub dry_run: bool,
+}
+
+/// The error body of every failed request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ApiError,
+}
+
+/// A failed request: a stable machine code, a sentence, and spec diagnostics when relevant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// `invalid_specs`, `forbidden`, `bad_request`, `not_found`, `payload_too_large`, `internal`.
+    pub code: String,
+    /// What went wrong.
+    pub message: String,
+    /// Every problem of an invalid spec set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diagnostics: Vec<Diagnostic>,
+}
