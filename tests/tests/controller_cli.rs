@@ -195,3 +195,39 @@ fn specs_given_at_start_up_are_stored_and_reported_once() {
         .count();
     assert_eq!(applied, 3);
 }
+
+#[test]
+fn sighup_re_applies_changed_specs_and_keeps_them_when_invalid() {
+    let specs = tempfile::tempdir().expect("tempdir");
+    let file = specs.path().join("orphans.yaml");
+    std::fs::write(&file, "apiVersion: ds01.io/v1alpha1\nkind: GpuOrphanPolicy\nmetadata: {name: orphans}\nspec: {gracePeriod: 60s}\n").expect("write");
+    let daemon = Daemon::start(DaemonOptions {
+        extra: vec!["--specs".into(), specs.path().display().to_string()],
+        ..DaemonOptions::default()
+    });
+    daemon.wait_for_socket(Duration::from_secs(15));
+    let hup = |daemon: &Daemon| {
+        let _ = Command::new("kill")
+            .args(["-HUP", &daemon.child.id().to_string()])
+            .status();
+    };
+    std::fs::write(&file, "apiVersion: ds01.io/v1alpha1\nkind: GpuOrphanPolicy\nmetadata: {name: orphans}\nspec: {gracePeriod: 5m}\n").expect("write");
+    hup(&daemon);
+    let configured =
+        daemon.wait_for_event(Duration::from_secs(15), "configured by SIGHUP", |event| {
+            event["event_type"] == "spec.applied" && event["details"]["outcome"] == "configured"
+        });
+    assert_eq!(configured["details"]["generation"], 2);
+    std::fs::write(&file, "apiVersion: ds01.io/v1alpha1\nkind: GpuOrphanPolicy\nmetadata: {name: orphans}\nspec: {gracePeriod: later}\n").expect("write");
+    hup(&daemon);
+    daemon.wait_for_event(Duration::from_secs(15), "spec.rejected", |event| {
+        event["event_type"] == "spec.rejected"
+    });
+    let (code, stdout, _) = daemon.ctl(&["status", "-o", "json"]);
+    assert_eq!(code, 0);
+    let status: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(
+        status["resources"][0]["generation"], 2,
+        "an invalid file leaves the applied spec as it was"
+    );
+}

@@ -119,8 +119,9 @@ pub async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
     let socket = flags.socket.clone();
     let api_shutdown = shutdown.clone();
     let api_failed = shutdown.clone();
+    let served_state = api_state.clone();
     tasks.spawn(async move {
-        if let Err(error) = api::serve(&socket, api_state, api_shutdown).await {
+        if let Err(error) = api::serve(&socket, served_state, api_shutdown).await {
             tracing::error!(socket = %socket.display(), %error, "control API failed; stopping");
             api_failed.cancel();
         }
@@ -142,8 +143,19 @@ pub async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
             _ = hangup.recv() => {
-                tracing::info!("SIGHUP: reopening the event log");
+                tracing::info!("SIGHUP: reopening the event log and re-applying --specs");
                 recorder.reopen();
+                if let Some(directory) = &flags.specs {
+                    match read_specs(directory) {
+                        Ok(sources) => apply_startup_specs(&mut *api_state.store.lock().await, &sources, &recorder),
+                        Err(problems) => {
+                            for problem in &problems {
+                                tracing::error!(%problem, "SIGHUP: --specs is invalid; the applied specs stay as they were");
+                            }
+                            recorder.emit("spec.rejected", None, json!({ "source": "--specs", "errors": problems }));
+                        }
+                    }
+                }
             }
         }
     }
@@ -175,7 +187,8 @@ fn read_specs(directory: &std::path::Path) -> Result<Vec<ds01_spec::Source>, Vec
     Ok(sources)
 }
 
-/// Applies `--specs` into the spec store, reporting each change as `spec.applied`.
+/// Applies `--specs` into the spec store (at start-up and on SIGHUP), reporting each change
+/// as `spec.applied`.
 fn apply_startup_specs(store: &mut SpecStore, sources: &[ds01_spec::Source], recorder: &Recorder) {
     match store.apply(sources, jiff::Timestamp::now()) {
         Ok(outcomes) => {
