@@ -237,3 +237,82 @@ fn garbage_oversized_raw_and_stalled_clients_leave_the_daemon_serving() {
     assert!(daemon.is_running());
     drop(stalled);
 }
+
+#[tokio::test]
+async fn events_are_listed_filtered_and_followed() {
+    let daemon = started();
+    let directory = tempfile::tempdir().expect("tempdir");
+    let file = spec_file(directory.path(), "orphans.yaml", ORPHANS);
+    assert_eq!(daemon.ctl(&["apply", "-f", &file]).0, 0);
+    let (code, stdout, stderr) = daemon.ctl(&["events", "--type", "spec.", "-o", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("json line"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
+    assert_eq!(lines[0]["event_type"], "spec.applied");
+    assert_eq!(lines[0]["user"], "root");
+    let (_, table, _) = daemon.ctl(&["events", "--since", "1h"]);
+    assert!(
+        table.contains("controller.started") && table.contains("resource=gpuorphanpolicy/orphans"),
+        "{table}"
+    );
+
+    // Another user sees controller-wide events but not root's.
+    let _ = std::process::Command::new("chmod")
+        .arg("755")
+        .arg(daemon.root())
+        .status();
+    let (code, theirs, stderr) = daemon.ctl_as(
+        &[
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+        ],
+        &["events"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        theirs.contains("controller.started") && !theirs.contains("spec.applied"),
+        "{theirs}"
+    );
+
+    // --follow prints new events as they happen.
+    let mut follower = std::process::Command::new(ds01_tests::binaries::binary("ds01ctl"))
+        .args([
+            "events",
+            "--follow",
+            "--since",
+            "0s",
+            "--type",
+            "detection.container_discovered",
+            "-o",
+            "json",
+        ])
+        .env("DS01_SOCKET", daemon.socket())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("follow");
+    let stdout = follower.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+        line
+    });
+    let scope = ds01_tests::TestScope::new("events-follow").await;
+    let id = scope
+        .container(ds01_tests::ContainerRequest::sleeper("followed").created_only())
+        .await;
+    let deadline = std::time::Instant::now() + WAIT;
+    while !reader.is_finished() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = follower.kill();
+    let _ = follower.wait();
+    let line = reader.join().expect("reader");
+    let event: Value =
+        serde_json::from_str(&line).unwrap_or_else(|_| panic!("no followed event: {line:?}"));
+    assert_eq!(event["details"]["container_id"], id[..12]);
+}

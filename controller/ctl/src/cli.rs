@@ -59,6 +59,25 @@ pub enum Command {
     Delete(DeleteArgs),
     /// Show controller health and every resource's conditions.
     Status,
+    /// Show what the controller did and saw (kept in memory since it started).
+    Events(EventsArgs),
+}
+
+/// Arguments of `events`.
+#[derive(Debug, clap::Args)]
+pub struct EventsArgs {
+    /// Keep running and print new events as they happen.
+    #[arg(long)]
+    pub follow: bool,
+    /// Only event types starting with this (`lifecycle.`, `gpu.orphan`).
+    #[arg(long = "type")]
+    pub event_type: Option<String>,
+    /// Only events about this user.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Only events from this long ago on (`30m`, `1h`, `7d`).
+    #[arg(long)]
+    pub since: Option<ds01_spec::Duration>,
 }
 
 /// Arguments of `apply`.

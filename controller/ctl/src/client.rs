@@ -71,3 +71,54 @@ pub async fn request(
         .to_bytes();
     Ok((status, bytes))
 }
+
+/// Sends `GET path` and calls `on_line` for every line of the (streamed) answer, as it arrives.
+/// Returns the status; a non-200 answer's body is passed to `on_line` whole.
+///
+/// # Errors
+/// When the controller cannot be reached or the stream breaks.
+pub async fn stream_lines(
+    socket: &Path,
+    path: &str,
+    mut on_line: impl FnMut(&str),
+) -> Result<StatusCode, ClientError> {
+    let unreachable = |source| ClientError::Unreachable {
+        socket: socket.to_owned(),
+        source,
+    };
+    let protocol = |source| ClientError::Protocol {
+        socket: socket.to_owned(),
+        source,
+    };
+    let stream = tokio::net::UnixStream::connect(socket)
+        .await
+        .map_err(unreachable)?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(protocol)?;
+    tokio::spawn(connection);
+    let request = Request::builder()
+        .method(Method::GET)
+        .uri(path)
+        .header("host", "ds01")
+        .body(Full::new(Bytes::new()))
+        .map_err(|error| unreachable(std::io::Error::other(error)))?;
+    let response = sender.send_request(request).await.map_err(protocol)?;
+    let status = response.status();
+    let mut body = response.into_body();
+    let mut pending = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(protocol)?;
+        if let Some(data) = frame.data_ref() {
+            pending.extend_from_slice(data);
+            while let Some(end) = pending.iter().position(|byte| *byte == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                on_line(String::from_utf8_lossy(&line[..line.len() - 1]).as_ref());
+            }
+        }
+    }
+    if !pending.is_empty() {
+        on_line(String::from_utf8_lossy(&pending).as_ref());
+    }
+    Ok(status)
+}

@@ -24,10 +24,6 @@ pub struct Recorder {
     last_error: Mutex<Option<String>>,
 }
 
-#[expect(
-    dead_code,
-    reason = "follow and recent serve `ds01ctl events`, which is not wired yet"
-)]
 impl Recorder {
     /// A recorder writing to `log` (none: memory only). With `dry_run`, every event carries
     /// `details.dry_run: true`.

@@ -2,6 +2,7 @@
 
 mod apply;
 mod completion;
+mod events;
 mod schema;
 mod status;
 mod validate;
@@ -24,6 +25,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Apply(args) => block_on(apply::apply(&args, &cli.socket, cli.output)),
         Command::Delete(args) => block_on(apply::delete(&args, &cli.socket)),
         Command::Status => block_on(status::status(&cli.socket, cli.output)),
+        Command::Events(args) => block_on(events::events(&args, &cli.socket, cli.output)),
     }
 }
 
@@ -45,14 +47,19 @@ async fn api_call(
     match client::request(socket, method, path, body).await {
         Ok(answer) => Some(answer),
         Err(error) => {
-            printer::error(&format!("{:#}", anyhow::Error::from(error)));
-            printer::hint(&format!(
-                "is ds01-controller running (systemctl status ds01-controller)? socket tried: {} (set --socket or DS01_SOCKET)",
-                socket.display()
-            ));
+            unreachable_hint(socket, &anyhow::Error::from(error));
             None
         }
     }
+}
+
+/// The one-line diagnosis and hint for a controller that cannot be reached.
+fn unreachable_hint(socket: &std::path::Path, error: &anyhow::Error) {
+    printer::error(&format!("{error:#}"));
+    printer::hint(&format!(
+        "is ds01-controller running (systemctl status ds01-controller)? socket tried: {} (set --socket or DS01_SOCKET)",
+        socket.display()
+    ));
 }
 
 /// Prints an API error body; maps it to an exit status (1 for the user's mistakes).

@@ -2,6 +2,7 @@
 //! versioned under `/v1`, errors as JSON with a stable shape.
 
 mod auth;
+mod events;
 mod routes;
 
 use std::{path::Path, sync::Arc};

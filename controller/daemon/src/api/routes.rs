@@ -66,6 +66,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/specs", get(list_specs))
         .route("/v1/apply", post(apply))
         .route("/v1/specs/{kind}/{name}", delete(delete_spec))
+        .route("/v1/events", get(super::events::events))
         .fallback(|| async {
             Failure::new(
                 StatusCode::NOT_FOUND,
