@@ -316,3 +316,95 @@ async fn events_are_listed_filtered_and_followed() {
         serde_json::from_str(&line).unwrap_or_else(|_| panic!("no followed event: {line:?}"));
     assert_eq!(event["details"]["container_id"], id[..12]);
 }
+
+#[tokio::test]
+async fn get_lists_containers_gpus_and_processes_in_80_columns_and_hides_other_users() {
+    let scope = ds01_tests::TestScope::new("get-views").await;
+    let mine = scope
+        .container(
+            ds01_tests::ContainerRequest::sleeper("rootjob")
+                .label("ds01.user", "root")
+                .label("ds01.gpu.uuid", "GPU-22222222-0000-4000-8000-000000000001"),
+        )
+        .await;
+    scope
+        .container(ds01_tests::ContainerRequest::sleeper("alicejob").label("ds01.user", "alice"))
+        .await;
+    let pid = scope
+        .docker
+        .inspect_container(&mine, None)
+        .await
+        .expect("inspect")
+        .state
+        .and_then(|state| state.pid)
+        .expect("pid");
+    let nvml = format!(
+        "gpus:\n  - uuid: GPU-22222222-0000-4000-8000-000000000000\n    name: A100\n    memoryTotalMiB: 40960\n    processes: [{{pid: {pid}, usedMemoryMiB: 300}}]\n  - uuid: GPU-22222222-0000-4000-8000-000000000001\n    name: A100\n    memoryTotalMiB: 40960\n"
+    );
+    let daemon = Daemon::start(DaemonOptions {
+        nvml_state: Some(nvml),
+        ..DaemonOptions::default()
+    });
+    daemon.wait_for_socket(WAIT);
+    daemon.wait_for_inventory(WAIT, "both containers and the process", |inventory| {
+        inventory["containers"]
+            .as_object()
+            .is_some_and(|containers| containers.len() >= 2)
+            && inventory["gpu_processes"]
+                .as_array()
+                .is_some_and(|processes| !processes.is_empty())
+    });
+    for what in ["containers", "gpus", "processes", "specs"] {
+        let (code, stdout, stderr) = daemon.ctl(&["get", what]);
+        assert_eq!(code, 0, "{what}: {stderr}");
+        for line in stdout.lines() {
+            assert!(
+                line.chars().count() <= 80,
+                "`get {what}` line over 80 columns: {line:?}"
+            );
+        }
+    }
+    let (_, containers, _) = daemon.ctl(&["get", "containers"]);
+    assert!(
+        containers.contains("-rootjob") && containers.contains("-alicejob"),
+        "{containers}"
+    );
+    let (_, gpus, _) = daemon.ctl(&["get", "gpus"]);
+    let second = gpus
+        .lines()
+        .find(|line| line.starts_with("1 "))
+        .expect("gpu 1 row");
+    assert!(
+        second.contains("rootjob"),
+        "GPU 1 is held by the labelled container: {gpus}"
+    );
+    let (_, processes, _) = daemon.ctl(&["get", "processes", "-o", "json"]);
+    let processes: Value = serde_json::from_str(&processes).expect("json");
+    let listed = &processes["processes"][0];
+    assert_eq!(
+        (
+            listed["pid"].as_i64(),
+            listed["class"].as_str(),
+            listed["user"].as_str()
+        ),
+        (Some(pid), Some("container"), Some("root"))
+    );
+
+    let _ = std::process::Command::new("chmod")
+        .arg("755")
+        .arg(daemon.root())
+        .status();
+    let nobody = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+    ];
+    let (code, theirs, stderr) = daemon.ctl_as(&nobody, &["get", "containers"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        !theirs.contains("rootjob") && !theirs.contains("alicejob"),
+        "{theirs}"
+    );
+    assert!(stderr.contains("more belong to other users"), "{stderr}");
+}

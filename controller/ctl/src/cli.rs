@@ -61,6 +61,29 @@ pub enum Command {
     Status,
     /// Show what the controller did and saw (kept in memory since it started).
     Events(EventsArgs),
+    /// List specs, containers, GPUs or GPU processes.
+    Get(GetArgs),
+}
+
+/// Arguments of `get`.
+#[derive(Debug, clap::Args)]
+pub struct GetArgs {
+    /// What to list.
+    #[arg(value_enum)]
+    pub resource: Resource,
+}
+
+/// What `get` lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Resource {
+    /// Applied specs.
+    Specs,
+    /// Containers with owner, origin, state and GPUs.
+    Containers,
+    /// GPUs and MIG devices with holders and processes by class.
+    Gpus,
+    /// GPU processes with owner, container and class.
+    Processes,
 }
 
 /// Arguments of `events`.

@@ -3,6 +3,7 @@
 mod apply;
 mod completion;
 mod events;
+mod get;
 mod schema;
 mod status;
 mod validate;
@@ -26,6 +27,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Delete(args) => block_on(apply::delete(&args, &cli.socket)),
         Command::Status => block_on(status::status(&cli.socket, cli.output)),
         Command::Events(args) => block_on(events::events(&args, &cli.socket, cli.output)),
+        Command::Get(args) => block_on(get::get(&args, &cli.socket, cli.output)),
     }
 }
 

@@ -4,6 +4,7 @@
 mod auth;
 mod events;
 mod routes;
+mod views;
 
 use std::{path::Path, sync::Arc};
 

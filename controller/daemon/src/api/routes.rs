@@ -67,6 +67,9 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/apply", post(apply))
         .route("/v1/specs/{kind}/{name}", delete(delete_spec))
         .route("/v1/events", get(super::events::events))
+        .route("/v1/containers", get(super::views::containers))
+        .route("/v1/gpus", get(super::views::gpus))
+        .route("/v1/processes", get(super::views::processes))
         .fallback(|| async {
             Failure::new(
                 StatusCode::NOT_FOUND,

@@ -8,4 +8,4 @@ pub mod gpu_watch;
 pub mod observe;
 pub mod store;
 
-pub use store::{HostProcessRecord, Inventory, SharedInventory};
+pub use store::{ContainerRecord, HostProcessRecord, Inventory, SharedInventory};
