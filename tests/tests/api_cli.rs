@@ -408,3 +408,77 @@ async fn get_lists_containers_gpus_and_processes_in_80_columns_and_hides_other_u
     );
     assert!(stderr.contains("more belong to other users"), "{stderr}");
 }
+
+#[test]
+fn diff_exits_0_for_applied_content_and_1_for_a_change_showing_the_value() {
+    let daemon = started();
+    let directory = tempfile::tempdir().expect("tempdir");
+    let file = spec_file(directory.path(), "orphans.yaml", ORPHANS);
+    let (code, stdout, _) = daemon.ctl(&["diff", "-f", &file]);
+    assert_eq!(code, 1, "a resource not yet applied is a change");
+    assert!(
+        stdout.contains("+++ submitted/gpuorphanpolicy/orphans"),
+        "{stdout}"
+    );
+    assert_eq!(daemon.ctl(&["apply", "-f", &file]).0, 0);
+    let (code, stdout, stderr) = daemon.ctl(&["diff", "-f", &file]);
+    assert_eq!((code, stdout.trim()), (0, ""), "{stderr}");
+    spec_file(
+        directory.path(),
+        "orphans.yaml",
+        &ORPHANS.replace("60s", "2m"),
+    );
+    let (code, stdout, _) = daemon.ctl(&["diff", "-f", &file]);
+    assert_eq!(code, 1);
+    assert!(
+        stdout.contains("-  gracePeriod: 1m") && stdout.contains("+  gracePeriod: 2m"),
+        "{stdout}"
+    );
+    spec_file(
+        directory.path(),
+        "orphans.yaml",
+        &ORPHANS.replace("60s", "never"),
+    );
+    assert_eq!(
+        daemon.ctl(&["diff", "-f", &file]).0,
+        2,
+        "an invalid spec is an error, not a change"
+    );
+}
+
+#[test]
+fn wait_gives_up_at_its_timeout_with_a_non_zero_exit() {
+    let daemon = started();
+    let directory = tempfile::tempdir().expect("tempdir");
+    let file = spec_file(directory.path(), "orphans.yaml", ORPHANS);
+    assert_eq!(daemon.ctl(&["apply", "-f", &file]).0, 0);
+    let started = std::time::Instant::now();
+    let (code, _, stderr) = daemon.ctl(&[
+        "wait",
+        "--for=condition=Ready",
+        "gpuorphanpolicy/orphans",
+        "--timeout",
+        "1s",
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(
+        stderr.contains("timed out after 1s") && stderr.contains("last seen: Ready=Unknown"),
+        "{stderr}"
+    );
+    let (code, stdout, _) = daemon.ctl(&[
+        "wait",
+        "--for=condition=Ready=Unknown",
+        "gpuorphanpolicy/orphans",
+        "--timeout",
+        "5s",
+    ]);
+    assert_eq!(
+        (code, stdout.trim()),
+        (0, "gpuorphanpolicy/orphans condition met"),
+        "returns as soon as the condition holds"
+    );
+    let (code, stdout, _) = daemon.ctl(&["get", "specs", "-o", "yaml"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("kind: GpuOrphanPolicy"), "{stdout}");
+}

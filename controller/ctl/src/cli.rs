@@ -63,6 +63,31 @@ pub enum Command {
     Events(EventsArgs),
     /// List specs, containers, GPUs or GPU processes.
     Get(GetArgs),
+    /// Show what applying would change (exit 0 none, 1 changes, 2 error).
+    Diff(DiffArgs),
+    /// Wait until a resource's condition holds (exit 1 at the timeout).
+    Wait(WaitArgs),
+}
+
+/// Arguments of `diff`.
+#[derive(Debug, clap::Args)]
+pub struct DiffArgs {
+    /// Spec files or directories; `-` reads standard input.
+    #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
+    pub paths: Vec<PathBuf>,
+}
+
+/// Arguments of `wait`.
+#[derive(Debug, clap::Args)]
+pub struct WaitArgs {
+    /// `condition=TYPE` (status True) or `condition=TYPE=STATUS`.
+    #[arg(long = "for")]
+    pub condition: String,
+    /// KIND/NAME, e.g. `dcgmexporter/dcgm-exporter`.
+    pub resource: String,
+    /// Longest wait.
+    #[arg(long, default_value = "30s")]
+    pub timeout: ds01_spec::Duration,
 }
 
 /// Arguments of `get`.

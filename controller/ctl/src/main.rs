@@ -5,6 +5,7 @@ mod client;
 mod commands;
 mod exit;
 mod printer;
+mod yaml_out;
 
 use std::process::ExitCode;
 

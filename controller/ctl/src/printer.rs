@@ -31,6 +31,20 @@ pub fn json(value: &serde_json::Value) {
     data(&serde_json::to_string_pretty(value).unwrap_or_default());
 }
 
+/// Writes a value as YAML to standard output.
+pub fn yaml(value: &serde_json::Value) {
+    data(&crate::yaml_out::to_yaml(value));
+}
+
+/// Writes a value as JSON or YAML, as the output format asks.
+pub fn structured(value: &serde_json::Value, output: crate::cli::OutputFormat) {
+    if output == crate::cli::OutputFormat::Yaml {
+        yaml(value)
+    } else {
+        json(value)
+    }
+}
+
 /// `error: …` on standard error.
 pub fn error(message: &str) {
     let _ = writeln!(std::io::stderr(), "{} {message}", paint("1;31", "error:"));

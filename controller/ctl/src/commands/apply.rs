@@ -54,7 +54,7 @@ pub async fn apply(
     }
     let response: ApplyResponse = serde_json::from_slice(&bytes)?;
     if matches!(output, OutputFormat::Json | OutputFormat::Yaml) {
-        printer::json(&serde_json::to_value(&response)?);
+        printer::structured(&serde_json::to_value(&response)?, output);
     } else {
         let suffix = if response.dry_run { " (dry run)" } else { "" };
         for result in &response.results {

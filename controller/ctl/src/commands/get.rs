@@ -79,7 +79,7 @@ pub async fn get(
     }
     let body: Value = serde_json::from_slice(&bytes)?;
     if matches!(output, OutputFormat::Json | OutputFormat::Yaml) {
-        printer::json(&body);
+        printer::structured(&body, output);
         return Ok(ExitStatus::Success);
     }
     let wide = output == OutputFormat::Wide;

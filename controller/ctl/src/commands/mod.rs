@@ -2,11 +2,13 @@
 
 mod apply;
 mod completion;
+mod diff;
 mod events;
 mod get;
 mod schema;
 mod status;
 mod validate;
+mod wait;
 
 use hyper::{Method, StatusCode, body::Bytes};
 
@@ -28,6 +30,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Status => block_on(status::status(&cli.socket, cli.output)),
         Command::Events(args) => block_on(events::events(&args, &cli.socket, cli.output)),
         Command::Get(args) => block_on(get::get(&args, &cli.socket, cli.output)),
+        Command::Diff(args) => block_on(diff::diff(&args, &cli.socket)),
+        Command::Wait(args) => block_on(wait::wait(&args, &cli.socket)),
     }
 }
 

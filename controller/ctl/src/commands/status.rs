@@ -16,7 +16,7 @@ pub async fn status(socket: &std::path::Path, output: OutputFormat) -> anyhow::R
     }
     let body: Value = serde_json::from_slice(&bytes)?;
     if matches!(output, OutputFormat::Json | OutputFormat::Yaml) {
-        printer::json(&body);
+        printer::structured(&body, output);
         return Ok(ExitStatus::Success);
     }
     printer::data(&render(&body));

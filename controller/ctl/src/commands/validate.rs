@@ -27,7 +27,10 @@ pub fn validate(args: &ValidateArgs, output: OutputFormat) -> anyhow::Result<Exi
                     .iter()
                     .map(|parsed| json!({"file": parsed.file, "document": parsed.document, "resource": parsed.resource.reference()}))
                     .collect();
-                printer::json(&json!({"valid": true, "resources": listed, "errors": []}));
+                printer::structured(
+                    &json!({"valid": true, "resources": listed, "errors": []}),
+                    output,
+                );
             } else {
                 for parsed in &resources {
                     printer::data(&format!(
@@ -41,7 +44,10 @@ pub fn validate(args: &ValidateArgs, output: OutputFormat) -> anyhow::Result<Exi
         }
         Err(diagnostics) => {
             if machine {
-                printer::json(&json!({"valid": false, "resources": [], "errors": diagnostics.0}));
+                printer::structured(
+                    &json!({"valid": false, "resources": [], "errors": diagnostics.0}),
+                    output,
+                );
             }
             for diagnostic in &diagnostics.0 {
                 printer::error(&diagnostic.to_string());
