@@ -482,3 +482,60 @@ fn wait_gives_up_at_its_timeout_with_a_non_zero_exit() {
     assert_eq!(code, 0);
     assert!(stdout.contains("kind: GpuOrphanPolicy"), "{stdout}");
 }
+
+#[tokio::test]
+async fn describe_container_shows_owner_origin_gpus_and_events_to_its_owner_only() {
+    let scope = ds01_tests::TestScope::new("describe").await;
+    let id = scope
+        .container(
+            ds01_tests::ContainerRequest::sleeper("described")
+                .label("ds01.user", "root")
+                .label("com.docker.compose.project", "lab"),
+        )
+        .await;
+    let daemon = started();
+    daemon.wait_for_inventory(WAIT, "the container", |inventory| {
+        inventory["containers"].get(&id[..12]).is_some()
+    });
+    let (code, stdout, stderr) = daemon.ctl(&["describe", "container", &id[..8]]);
+    assert_eq!(code, 0, "{stderr}");
+    for expected in [
+        "Owner:         root (from label:ds01.user)",
+        "Origin:        compose",
+        "Status:        running",
+        "GPUs:          none",
+        "detection.container_discovered",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing `{expected}` in:\n{stdout}"
+        );
+    }
+    let name = scope.name("described");
+    let (code, _, _) = daemon.ctl(&["describe", "container", &name]);
+    assert_eq!(code, 0, "by name");
+    let (code, _, stderr) = daemon.ctl(&["describe", "container", "no-such-container"]);
+    assert_eq!(code, 1, "{stderr}");
+    let _ = std::process::Command::new("chmod")
+        .arg("755")
+        .arg(daemon.root())
+        .status();
+    let (code, _, stderr) = daemon.ctl_as(
+        &[
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+        ],
+        &["describe", "container", &name],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("belongs to another user"), "{stderr}");
+    let (code, man, _) = daemon.ctl(&["man"]);
+    assert_eq!(code, 0);
+    assert!(
+        man.contains(".TH ds01ctl"),
+        "{}",
+        &man[..man.len().min(200)]
+    );
+}

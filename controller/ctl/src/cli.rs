@@ -67,6 +67,27 @@ pub enum Command {
     Diff(DiffArgs),
     /// Wait until a resource's condition holds (exit 1 at the timeout).
     Wait(WaitArgs),
+    /// Show everything the controller knows about one container.
+    Describe(DescribeArgs),
+    /// Print the man page (roff).
+    Man,
+}
+
+/// Arguments of `describe`.
+#[derive(Debug, clap::Args)]
+pub struct DescribeArgs {
+    /// What to describe.
+    #[arg(value_enum)]
+    pub target: DescribeTarget,
+    /// Container name or id (a prefix of at least 4 characters works).
+    pub name: String,
+}
+
+/// What `describe` describes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DescribeTarget {
+    /// A container.
+    Container,
 }
 
 /// Arguments of `diff`.

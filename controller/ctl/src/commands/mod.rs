@@ -2,6 +2,7 @@
 
 mod apply;
 mod completion;
+mod describe;
 mod diff;
 mod events;
 mod get;
@@ -31,6 +32,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Events(args) => block_on(events::events(&args, &cli.socket, cli.output)),
         Command::Get(args) => block_on(get::get(&args, &cli.socket, cli.output)),
         Command::Diff(args) => block_on(diff::diff(&args, &cli.socket)),
+        Command::Describe(args) => block_on(describe::describe(&args, &cli.socket, cli.output)),
+        Command::Man => Ok(completion::man()),
         Command::Wait(args) => block_on(wait::wait(&args, &cli.socket)),
     }
 }

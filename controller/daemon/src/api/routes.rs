@@ -38,10 +38,10 @@ pub struct ApiState {
 }
 
 /// A failed request.
-struct Failure(StatusCode, ApiError);
+pub(super) struct Failure(StatusCode, ApiError);
 
 impl Failure {
-    fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+    pub(super) fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
         Failure(
             status,
             ApiError {
@@ -68,6 +68,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/specs/{kind}/{name}", delete(delete_spec))
         .route("/v1/events", get(super::events::events))
         .route("/v1/containers", get(super::views::containers))
+        .route("/v1/containers/{container}", get(super::views::container))
         .route("/v1/gpus", get(super::views::gpus))
         .route("/v1/processes", get(super::views::processes))
         .fallback(|| async {

@@ -178,3 +178,79 @@ pub async fn processes(
     }
     Json(json!({ "processes": listed, "othersHidden": hidden }))
 }
+
+/// `GET /v1/containers/{name-or-id}`: everything known about one container.
+pub async fn container(
+    State(state): State<Arc<ApiState>>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    axum::extract::Path(wanted): axum::extract::Path<String>,
+) -> Result<Json<Value>, super::routes::Failure> {
+    use axum::http::StatusCode;
+    let me = viewer(&state, &peer);
+    let (view, id, user) = {
+        let inventory = state
+            .inventory
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let wanted_name = wanted.trim_start_matches('/');
+        let matches: Vec<&ContainerRecord> = inventory
+            .containers
+            .values()
+            .filter(|record| {
+                record.info.name == wanted_name
+                    || record.info.id == wanted
+                    || (wanted.len() >= 4 && record.info.id.starts_with(&wanted))
+            })
+            .collect();
+        let record = match matches.as_slice() {
+            [one] => *one,
+            [] => {
+                return Err(super::routes::Failure::new(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    format!("no container named or with id `{wanted}`"),
+                ));
+            }
+            _ => {
+                return Err(super::routes::Failure::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    format!(
+                        "`{wanted}` matches {} containers; give more of the id",
+                        matches.len()
+                    ),
+                ));
+            }
+        };
+        if me.as_deref().is_some_and(|me| record.user != me) {
+            return Err(super::routes::Failure::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "that container belongs to another user; only admins see others' containers in detail",
+            ));
+        }
+        let mut view = container_view(record);
+        let info = &record.info;
+        view["labels"] = json!(info.labels);
+        view["mounts"] = json!(info.mounts);
+        view["gpuAccess"] = json!(info.gpu);
+        view["pid"] = json!(info.pid);
+        view["exitCode"] = json!(info.exit_code);
+        view["gpuProcesses"] = json!(inventory
+            .gpu_processes
+            .iter()
+            .filter(|process| matches!(&process.placement, Placement::Container { id } if *id == info.id))
+            .map(|process| json!({ "pid": process.identity.pid, "gpu": process.gpu_uuid, "name": process.name, "memoryMiB": process.used_memory_bytes.map(|bytes| bytes >> 20) }))
+            .collect::<Vec<_>>());
+        (view, info.short_id().to_owned(), record.user.clone())
+    };
+    let mut view = view;
+    view["events"] = json!(state
+        .recorder
+        .recent()
+        .into_iter()
+        .filter(|event| event.details["container_id"] == id.as_str() && event.user.as_deref() == Some(user.as_str()))
+        .map(|event| json!({ "timestamp": event.timestamp, "type": event.event_type, "details": event.details }))
+        .collect::<Vec<_>>());
+    Ok(Json(view))
+}
