@@ -29,16 +29,13 @@ pub enum ClientError {
     },
 }
 
-/// Sends `method path` with an optional JSON body; returns status and body.
-///
-/// # Errors
-/// When the controller cannot be reached or the exchange breaks.
-pub async fn request(
+/// Connects and sends one request; the caller reads the response body.
+async fn send(
     socket: &Path,
     method: Method,
     path: &str,
     body: Option<Vec<u8>>,
-) -> Result<(StatusCode, Bytes), ClientError> {
+) -> Result<hyper::Response<hyper::body::Incoming>, ClientError> {
     let unreachable = |source| ClientError::Unreachable {
         socket: socket.to_owned(),
         source,
@@ -61,15 +58,27 @@ pub async fn request(
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(body.unwrap_or_default())))
         .map_err(|error| unreachable(std::io::Error::other(error)))?;
-    let response = sender.send_request(request).await.map_err(protocol)?;
+    sender.send_request(request).await.map_err(protocol)
+}
+
+/// Sends `method path` with an optional JSON body; returns status and body.
+///
+/// # Errors
+/// When the controller cannot be reached or the exchange breaks.
+pub async fn request(
+    socket: &Path,
+    method: Method,
+    path: &str,
+    body: Option<Vec<u8>>,
+) -> Result<(StatusCode, Bytes), ClientError> {
+    let response = send(socket, method, path, body).await?;
     let status = response.status();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(protocol)?
-        .to_bytes();
-    Ok((status, bytes))
+    let collected = response.into_body().collect().await;
+    let bytes = collected.map_err(|source| ClientError::Protocol {
+        socket: socket.to_owned(),
+        source,
+    })?;
+    Ok((status, bytes.to_bytes()))
 }
 
 /// Sends `GET path` and calls `on_line` for every line of the (streamed) answer, as it arrives.
@@ -82,28 +91,11 @@ pub async fn stream_lines(
     path: &str,
     mut on_line: impl FnMut(&str),
 ) -> Result<StatusCode, ClientError> {
-    let unreachable = |source| ClientError::Unreachable {
-        socket: socket.to_owned(),
-        source,
-    };
     let protocol = |source| ClientError::Protocol {
         socket: socket.to_owned(),
         source,
     };
-    let stream = tokio::net::UnixStream::connect(socket)
-        .await
-        .map_err(unreachable)?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(protocol)?;
-    tokio::spawn(connection);
-    let request = Request::builder()
-        .method(Method::GET)
-        .uri(path)
-        .header("host", "ds01")
-        .body(Full::new(Bytes::new()))
-        .map_err(|error| unreachable(std::io::Error::other(error)))?;
-    let response = sender.send_request(request).await.map_err(protocol)?;
+    let response = send(socket, Method::GET, path, None).await?;
     let status = response.status();
     let mut body = response.into_body();
     let mut pending = Vec::new();

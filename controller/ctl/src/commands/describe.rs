@@ -1,22 +1,11 @@
 //! `ds01ctl describe container NAME|ID`: everything the controller knows about one container.
 
-use hyper::{Method, StatusCode};
-use serde_json::Value;
-
-use super::{api_call, report_error_body};
+use super::{get_json, text};
 use crate::{
     cli::{DescribeArgs, DescribeTarget, OutputFormat},
     exit::ExitStatus,
     printer,
 };
-
-fn text(value: &Value) -> String {
-    match value {
-        Value::String(text) => text.clone(),
-        Value::Null => "-".to_owned(),
-        other => other.to_string(),
-    }
-}
 
 /// Describes one container.
 pub async fn describe(
@@ -36,13 +25,10 @@ pub async fn describe(
             })
             .collect::<String>()
     );
-    let Some((status, bytes)) = api_call(socket, Method::GET, &path, None).await else {
-        return Ok(ExitStatus::Failure);
+    let body = match get_json(socket, &path).await {
+        Ok(body) => body,
+        Err(status) => return Ok(status),
     };
-    if status != StatusCode::OK {
-        return Ok(report_error_body(status, &bytes));
-    }
-    let body: Value = serde_json::from_slice(&bytes)?;
     if matches!(output, OutputFormat::Json | OutputFormat::Yaml) {
         printer::structured(&body, output);
         return Ok(ExitStatus::Success);

@@ -1,23 +1,14 @@
 //! `ds01ctl get specs|containers|gpus|processes`: tables that fit 80 columns (`-o wide` for
 //! more), or the API's JSON with `-o json`.
 
-use hyper::{Method, StatusCode};
 use serde_json::Value;
 
-use super::{api_call, report_error_body};
+use super::{get_json, text};
 use crate::{
     cli::{GetArgs, OutputFormat, Resource},
     exit::ExitStatus,
     printer,
 };
-
-fn text(value: &Value) -> String {
-    match value {
-        Value::String(text) => text.clone(),
-        Value::Null => "-".to_owned(),
-        other => other.to_string(),
-    }
-}
 
 /// Cuts `value` to `width` characters, marking the cut.
 fn fit(value: &str, width: usize) -> String {
@@ -71,13 +62,10 @@ pub async fn get(
         Resource::Gpus => "/v1/gpus",
         Resource::Processes => "/v1/processes",
     };
-    let Some((status, bytes)) = api_call(socket, Method::GET, path, None).await else {
-        return Ok(ExitStatus::Failure);
+    let body = match get_json(socket, path).await {
+        Ok(body) => body,
+        Err(status) => return Ok(status),
     };
-    if status != StatusCode::OK {
-        return Ok(report_error_body(status, &bytes));
-    }
-    let body: Value = serde_json::from_slice(&bytes)?;
     if matches!(output, OutputFormat::Json | OutputFormat::Yaml) {
         printer::structured(&body, output);
         return Ok(ExitStatus::Success);

@@ -71,6 +71,31 @@ fn unreachable_hint(socket: &std::path::Path, error: &anyhow::Error) {
     ));
 }
 
+/// A JSON value as table text: strings bare, null as `-`.
+fn text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(text) => text.clone(),
+        serde_json::Value::Null => "-".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// `GET path` as JSON; `Err(status)` when the request failed (already reported).
+async fn get_json(socket: &std::path::Path, path: &str) -> Result<serde_json::Value, ExitStatus> {
+    let Some((status, bytes)) = api_call(socket, Method::GET, path, None).await else {
+        return Err(ExitStatus::Failure);
+    };
+    if status != StatusCode::OK {
+        return Err(report_error_body(status, &bytes));
+    }
+    serde_json::from_slice(&bytes).map_err(|error| {
+        printer::error(&format!(
+            "the controller sent something that is not JSON: {error}"
+        ));
+        ExitStatus::Failure
+    })
+}
+
 /// Prints an API error body; maps it to an exit status (1 for the user's mistakes).
 fn report_error_body(status: StatusCode, bytes: &[u8]) -> ExitStatus {
     match serde_json::from_slice::<ds01_spec::api::ErrorBody>(bytes) {

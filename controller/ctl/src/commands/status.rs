@@ -1,34 +1,22 @@
 //! `ds01ctl status`: controller health, each resource with generations and conditions, counts.
 
-use hyper::{Method, StatusCode};
 use serde_json::Value;
 
-use super::{api_call, report_error_body};
+use super::{get_json, text};
 use crate::{cli::OutputFormat, exit::ExitStatus, printer};
 
 /// Prints the controller's status.
 pub async fn status(socket: &std::path::Path, output: OutputFormat) -> anyhow::Result<ExitStatus> {
-    let Some((status, bytes)) = api_call(socket, Method::GET, "/v1/status", None).await else {
-        return Ok(ExitStatus::Failure);
+    let body = match get_json(socket, "/v1/status").await {
+        Ok(body) => body,
+        Err(status) => return Ok(status),
     };
-    if status != StatusCode::OK {
-        return Ok(report_error_body(status, &bytes));
-    }
-    let body: Value = serde_json::from_slice(&bytes)?;
     if matches!(output, OutputFormat::Json | OutputFormat::Yaml) {
         printer::structured(&body, output);
         return Ok(ExitStatus::Success);
     }
     printer::data(&render(&body));
     Ok(ExitStatus::Success)
-}
-
-fn text(value: &Value) -> String {
-    match value {
-        Value::String(text) => text.clone(),
-        Value::Null => "-".to_owned(),
-        other => other.to_string(),
-    }
 }
 
 fn render(body: &Value) -> String {
