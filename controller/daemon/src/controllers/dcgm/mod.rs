@@ -1,0 +1,3 @@
+//! DcgmExporter: "the DCGM exporter must run".
+
+pub mod plan;

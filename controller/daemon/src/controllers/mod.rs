@@ -1,0 +1,3 @@
+//! The per-resource controllers. Each is a pure planner plus an executor.
+
+pub mod dcgm;
