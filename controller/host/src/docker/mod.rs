@@ -2,6 +2,7 @@
 //! domain types only.
 
 mod convert;
+mod create;
 mod events;
 
 use std::collections::HashMap;
@@ -14,6 +15,7 @@ use bollard::{
 };
 
 pub use convert::container_info;
+pub use create::{NewContainer, NewGpus};
 pub use events::{ContainerEvent, container_events};
 
 use crate::ContainerInfo;
