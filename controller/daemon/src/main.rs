@@ -3,17 +3,11 @@
 mod api;
 mod app;
 mod config;
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "the planner is tested; its executor and wiring come next"
-    )
-)]
 mod controllers;
 mod inventory;
 mod recorder;
 mod spec_store;
+mod state_file;
 mod telemetry;
 
 use std::process::ExitCode;

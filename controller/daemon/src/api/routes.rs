@@ -23,10 +23,17 @@ use crate::{
     spec_store::{ApplyOutcome, SpecStore, SpecStoreError},
 };
 
+/// Called with the kind and name of a spec that was applied or deleted.
+pub type SpecChanged = Arc<dyn Fn(Kind, &str) + Send + Sync>;
+
 /// What the handlers share.
 pub struct ApiState {
     /// Applied specs.
-    pub store: tokio::sync::Mutex<SpecStore>,
+    pub store: Arc<tokio::sync::Mutex<SpecStore>>,
+    /// What the controllers report.
+    pub board: crate::controllers::status::StatusBoard,
+    /// Tells the controllers a spec changed.
+    pub notify: SpecChanged,
     /// What the controller observes.
     pub inventory: SharedInventory,
     /// Event sink.
@@ -183,6 +190,12 @@ async fn apply(
             current
         };
         if !request.dry_run && outcome != ApplyOutcome::Unchanged {
+            if let Some((kind, name)) = reference
+                .split_once('/')
+                .and_then(|(kind, name)| Some((kind.parse::<Kind>().ok()?, name)))
+            {
+                (state.notify)(kind, name);
+            }
             let user = peer.uid.map(ds01_host::users::user_name);
             state.recorder.emit(
                 "spec.applied",
@@ -270,19 +283,31 @@ async fn status(State(state): State<Arc<ApiState>>) -> Json<Value> {
         store
             .all()
             .map(|spec| {
-                json!({
-                    "kind": spec.resource.kind().as_str(),
-                    "name": spec.resource.metadata.name,
-                    "generation": spec.generation,
-                    "observedGeneration": null,
-                    "conditions": [{
-                        "type": "Ready",
-                        "status": "Unknown",
-                        "reason": "AwaitingController",
-                        "message": "applied; no controller for this kind has reconciled it yet",
-                        "lastTransitionTime": format!("{:.3}", spec.applied_at),
-                    }],
-                })
+                let kind = spec.resource.kind();
+                let name = &spec.resource.metadata.name;
+                match state.board.get(kind, name) {
+                    Some(reported) => json!({
+                        "kind": kind.as_str(),
+                        "name": name,
+                        "generation": spec.generation,
+                        "observedGeneration": reported.observed_generation,
+                        "conditions": reported.conditions,
+                        "details": reported.details,
+                    }),
+                    None => json!({
+                        "kind": kind.as_str(),
+                        "name": name,
+                        "generation": spec.generation,
+                        "observedGeneration": null,
+                        "conditions": [{
+                            "type": "Ready",
+                            "status": "Unknown",
+                            "reason": "AwaitingController",
+                            "message": "applied; no controller has reconciled it yet",
+                            "lastTransitionTime": format!("{:.3}", spec.applied_at),
+                        }],
+                    }),
+                }
             })
             .collect()
     };

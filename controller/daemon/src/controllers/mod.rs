@@ -1,3 +1,5 @@
 //! The per-resource controllers. Each is a pure planner plus an executor.
 
 pub mod dcgm;
+pub mod status;
+pub mod triggers;

@@ -24,8 +24,8 @@ use crate::recorder::Recorder;
 /// What changed in the inventory, for controllers and the inventory file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Change {
-    /// A container appeared, changed or disappeared.
-    Container(String),
+    /// A container appeared, changed or disappeared: its id and name.
+    Container(String, String),
     /// The GPU snapshot or the host GPU processes changed.
     Gpus,
     /// Docker (re)connected or disconnected.
@@ -83,7 +83,10 @@ impl Observer {
             }
             Transition::Unchanged => return,
         }
-        let _ = self.changes.send(Change::Container(record.info.id.clone()));
+        let _ = self.changes.send(Change::Container(
+            record.info.id.clone(),
+            record.info.name.clone(),
+        ));
     }
 
     /// Forgets a container that no longer exists, reporting it once.
@@ -99,7 +102,9 @@ impl Observer {
                 Some(&record.user),
                 details(&record, json!({})),
             );
-            let _ = self.changes.send(Change::Container(id.to_owned()));
+            let _ = self
+                .changes
+                .send(Change::Container(id.to_owned(), record.info.name.clone()));
         }
     }
 
@@ -113,7 +118,9 @@ impl Observer {
         });
         self.recorder
             .emit("detection.container_removed", Some(&entry.user), details);
-        let _ = self.changes.send(Change::Container(id.to_owned()));
+        let _ = self
+            .changes
+            .send(Change::Container(id.to_owned(), entry.name.clone()));
     }
 }
 

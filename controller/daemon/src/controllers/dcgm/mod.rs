@@ -1,3 +1,6 @@
 //! DcgmExporter: "the DCGM exporter must run".
 
+pub mod desired;
+pub mod executor;
+pub mod health;
 pub mod plan;
