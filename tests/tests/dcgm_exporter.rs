@@ -352,3 +352,90 @@ async fn changing_env_recreates_the_exporter_with_the_new_environment() {
     let status = ready(&daemon);
     assert_eq!(status["observedGeneration"], 2);
 }
+
+#[tokio::test]
+async fn no_gpus_and_a_missing_image_are_reported_without_container_churn() {
+    let scope = TestScope::new("dcgm-conditions").await;
+    let setup = exporter(&scope, "", HTTPD);
+    let spec = std::fs::read_to_string(&setup.spec_path)
+        .expect("spec")
+        .replace("  gpus: none\n", "  gpus: all\n");
+    std::fs::write(&setup.spec_path, &spec).expect("spec");
+    let daemon = Daemon::start(DaemonOptions {
+        nvml_state: Some("gpus: []\n".to_owned()),
+        ..DaemonOptions::default()
+    });
+    daemon.wait_for_socket(WAIT);
+    assert_eq!(daemon.ctl(&["apply", "-f", &setup.spec_path]).0, 0);
+    let (code, _, _) = daemon.ctl(&[
+        "wait",
+        "--for=condition=Ready=False",
+        "dcgmexporter/dcgm",
+        "--timeout",
+        "20s",
+    ]);
+    assert_eq!(code, 0);
+    let ready = status(&daemon)["conditions"]
+        .as_array()
+        .and_then(|conditions| conditions.iter().find(|c| c["type"] == "Ready").cloned())
+        .expect("Ready");
+    assert_eq!(ready["reason"], "NoGpus");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        container_id(&scope, &setup.container).await.is_none(),
+        "no container without GPUs"
+    );
+
+    // GPUs appear, but the image is missing and may not be pulled.
+    std::fs::write(
+        &setup.spec_path,
+        spec.replace("image: ds01/testbox:latest", "image: ds01/does-not-exist:1"),
+    )
+    .expect("spec");
+    assert_eq!(daemon.ctl(&["apply", "-f", &setup.spec_path]).0, 0);
+    daemon.set_nvml_state(&nvml(&[GPU0]));
+    let started = Instant::now();
+    loop {
+        let ready = status(&daemon)["conditions"]
+            .as_array()
+            .and_then(|conditions| conditions.iter().find(|c| c["type"] == "Ready").cloned())
+            .unwrap_or(Value::Null);
+        if ready["reason"] == "ImageUnavailable" {
+            assert!(
+                ready["message"]
+                    .as_str()
+                    .is_some_and(|message| message.contains("ds01/does-not-exist:1")),
+                "{ready}"
+            );
+            break;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "never reported ImageUnavailable: {ready}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(container_id(&scope, &setup.container).await.is_none());
+}
+
+#[tokio::test]
+async fn dry_run_decides_and_records_without_touching_docker() {
+    let scope = TestScope::new("dcgm-dry").await;
+    let setup = exporter(&scope, "", HTTPD);
+    let daemon = Daemon::start(DaemonOptions {
+        nvml_state: Some(nvml(&[GPU0])),
+        extra: vec!["--dry-run".into()],
+        ..DaemonOptions::default()
+    });
+    daemon.wait_for_socket(WAIT);
+    assert_eq!(daemon.ctl(&["apply", "-f", &setup.spec_path]).0, 0);
+    let decided = daemon.wait_for_event(WAIT, "a dry-run create", |event| {
+        event["event_type"] == "dcgm.created"
+    });
+    assert_eq!(decided["details"]["dry_run"], true);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        container_id(&scope, &setup.container).await.is_none(),
+        "dry run created a container"
+    );
+}

@@ -3,6 +3,10 @@
 //! `ds01-bench detection-latency [--containers N] [--burst N]`: Docker's own `create` event
 //! time to the controller's `detection.container_discovered` line, over N containers created
 //! at a steady rate and then in bursts; prints p50/p99/max in milliseconds.
+//!
+//! `ds01-bench dcgm-restart [--kills N]`: `docker kill` of a healthy exporter (a busybox httpd)
+//! to the moment Docker reports it running again, N times, each after more than `resetAfter` of
+//! health; prints p50/p99/max.
 
 use std::{collections::HashMap, time::Duration};
 
@@ -41,7 +45,10 @@ async fn main() {
         "detection-latency" => {
             detection_latency(argument("--containers", 200), argument("--burst", 100)).await
         }
-        _ => eprintln!("usage: ds01-bench detection-latency [--containers N] [--burst N]"),
+        "dcgm-restart" => dcgm_restart(argument("--kills", 20)).await,
+        _ => eprintln!(
+            "usage: ds01-bench detection-latency [--containers N] [--burst N] | dcgm-restart [--kills N]"
+        ),
     }
 }
 
@@ -143,4 +150,72 @@ async fn detection_latency(steady: usize, burst: usize) {
             values.last().copied().unwrap_or(f64::NAN)
         );
     }
+}
+
+async fn dcgm_restart(kills: usize) {
+    let scope = TestScope::new("bench-dcgm").await;
+    let www = tempfile::tempdir().expect("www");
+    std::fs::write(www.path().join("metrics"), "DCGM_FI_DEV_GPU_UTIL 0\n").expect("metrics");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("port");
+    let name = scope.name("dcgm");
+    let spec = format!(
+        "apiVersion: ds01.io/v1alpha1\nkind: DcgmExporter\nmetadata: {{name: dcgm}}\nspec:\n  containerName: {name}\n  image: ds01/testbox:latest\n  pullPolicy: Never\n  command: [httpd, -f, -p, \"{port}\", -h, /www]\n  volumes: [\"{}:/www:ro\"]\n  port: {port}\n  gpus: none\n  requireGpus: false\n  capAdd: []\n  memoryLimit: 64MiB\n  labels: {{ds01.test: {}}}\n  stopTimeout: 2s\n  health: {{interval: 1s, timeout: 1s, startPeriod: 2s, requireAllGpus: false}}\n  restart: {{backoffInitial: 1s, backoffMax: 4s, resetAfter: 2s, maxRestarts: 100, window: 1m}}\n",
+        www.path().display(),
+        scope.id
+    );
+    let spec_path = www.path().join("dcgm.yaml");
+    std::fs::write(&spec_path, spec).expect("spec");
+    let daemon = Daemon::start(DaemonOptions::default());
+    daemon.wait_for_socket(Duration::from_secs(30));
+    let (code, _, stderr) = daemon.ctl(&["apply", "-f", &spec_path.display().to_string()]);
+    assert_eq!(code, 0, "{stderr}");
+    let mut latencies = Vec::new();
+    for _ in 0..kills {
+        let (code, _, _) = daemon.ctl(&[
+            "wait",
+            "--for=condition=Ready",
+            "dcgmexporter/dcgm",
+            "--timeout",
+            "60s",
+        ]);
+        assert_eq!(code, 0, "{}", daemon.output());
+        tokio::time::sleep(Duration::from_millis(2500)).await; // healthy past resetAfter
+        let Ok(inspected) = scope.docker.inspect_container(&name, None).await else {
+            continue;
+        };
+        let Some(id) = inspected.id else { continue };
+        let killed = std::time::Instant::now();
+        scope.docker.kill_container(&id, None).await.expect("kill");
+        // Wait for Docker to report it stopped, then running again.
+        let mut seen_stopped = false;
+        loop {
+            let running = scope
+                .docker
+                .inspect_container(&id, None)
+                .await
+                .ok()
+                .and_then(|c| c.state)
+                .and_then(|state| state.running)
+                .unwrap_or(false);
+            if !running {
+                seen_stopped = true;
+            } else if seen_stopped {
+                break;
+            }
+            assert!(killed.elapsed() < Duration::from_secs(30), "not restarted");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        latencies.push(killed.elapsed().as_secs_f64() * 1000.0);
+    }
+    latencies.sort_by(f64::total_cmp);
+    println!(
+        "dcgm exporter kill -> running again: n={} p50={:.0}ms p99={:.0}ms max={:.0}ms",
+        latencies.len(),
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        latencies.last().copied().unwrap_or(f64::NAN)
+    );
 }

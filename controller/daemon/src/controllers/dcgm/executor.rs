@@ -211,7 +211,17 @@ async fn act(
     step: &Step,
 ) -> Result<(), (&'static str, String)> {
     if context.dry_run {
-        tracing::info!(?step, container = %spec.container_name, "dry run: not acting");
+        // Record the decision (the recorder marks it `dry_run: true`) and change nothing.
+        let (kind, reason) = match step {
+            Step::Create => ("dcgm.created", "it is missing".to_owned()),
+            Step::Recreate => ("dcgm.created", "the spec changed".to_owned()),
+            Step::Start { reason } | Step::Restart { reason } => ("dcgm.restarted", reason.clone()),
+        };
+        context.recorder.emit(
+            kind,
+            None,
+            json!({ "container": spec.container_name, "reason": reason }),
+        );
         return Ok(());
     }
     let Ok(_maintenance) = context.maintenance.try_lock() else {
