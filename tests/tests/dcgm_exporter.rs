@@ -439,3 +439,34 @@ async fn dry_run_decides_and_records_without_touching_docker() {
         "dry run created a container"
     );
 }
+
+#[tokio::test]
+async fn a_mig_layout_change_restarts_the_exporter() {
+    let mig = |devices: &[&str]| {
+        let mut state = format!(
+            "gpus:\n  - uuid: {GPU0}\n    name: A100\n    migMode: true\n    migDevices:\n"
+        );
+        for (index, uuid) in devices.iter().enumerate() {
+            state.push_str(&format!("      - {{uuid: {uuid}, gpuInstanceId: {}, computeInstanceId: 0, memoryTotalMiB: 9856}}\n", index + 1));
+        }
+        state
+    };
+    let scope = TestScope::new("dcgm-mig").await;
+    let setup = exporter(&scope, "", HTTPD);
+    let daemon = Daemon::start(DaemonOptions {
+        nvml_state: Some(mig(&["MIG-aaaa"])),
+        ..DaemonOptions::default()
+    });
+    daemon.wait_for_socket(WAIT);
+    assert_eq!(daemon.ctl(&["apply", "-f", &setup.spec_path]).0, 0);
+    ready(&daemon);
+    daemon.set_nvml_state(&mig(&["MIG-aaaa", "MIG-bbbb"]));
+    let restarted = daemon.wait_for_event(WAIT, "a restart for the MIG layout", |event| {
+        event["event_type"] == "dcgm.restarted"
+            && event["details"]["reason"]
+                .as_str()
+                .is_some_and(|reason| reason.contains("MIG layout"))
+    });
+    assert_eq!(restarted["details"]["container"], setup.container);
+    ready(&daemon);
+}
