@@ -1,0 +1,3 @@
+//! GpuOrphanPolicy: "GPUs must be orphan-free".
+
+pub mod plan;
