@@ -15,11 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     api::{self, AdminPolicy, ApiState},
     config::{Flags, GpuBackend},
-    controllers::{
-        dcgm::executor::{DcgmContext, DcgmReconciler},
-        status::StatusBoard,
-        triggers::{route_changes, trigger_all},
-    },
+    controllers::{self, start::Shared, status::StatusBoard, triggers::route_changes},
     inventory::{
         SharedInventory,
         docker_watch::DockerWatch,
@@ -29,10 +25,7 @@ use crate::{
     },
     recorder::Recorder,
     spec_store::{ApplyOutcome, SpecStore},
-    state_file::StateFile,
 };
-use ds01_runtime::{Backoff, Config as RuntimeConfig, Controller, Handle};
-use ds01_spec::Kind;
 
 /// Time the watchers get to stop after SIGTERM.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(20);
@@ -117,26 +110,27 @@ pub async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
     tasks.spawn(gpu_watch.run(shutdown.clone()));
     let store = Arc::new(tokio::sync::Mutex::new(store));
     let board = StatusBoard::default();
-    let dcgm = start_dcgm_controller(
-        &flags, &store, &inventory, &recorder, &board, &shutdown, &mut tasks,
-    )?;
-    trigger_all(&store, Kind::DcgmExporter, &dcgm).await;
+    let shared = Shared {
+        flags: &flags,
+        store: &store,
+        inventory: &inventory,
+        recorder: &recorder,
+        board: &board,
+    };
+    let controllers = controllers::start::start(&shared, &shutdown, &mut tasks)?;
+    controllers.trigger_everything(&store).await;
     tasks.spawn(route_changes(
         changes.subscribe(),
         store.clone(),
         inventory.clone(),
-        dcgm.clone(),
+        controllers.clone(),
         shutdown.clone(),
     ));
-    let notify_dcgm = dcgm.clone();
+    let notified = controllers.clone();
     let api_state = Arc::new(ApiState {
         store: store.clone(),
         board,
-        notify: Arc::new(move |kind, name| {
-            if kind == Kind::DcgmExporter {
-                notify_dcgm.trigger(name.to_owned());
-            }
-        }),
+        notify: Arc::new(move |kind, name| notified.trigger(kind, name)),
         inventory: inventory.clone(),
         recorder: recorder.clone(),
         started: jiff::Timestamp::now(),
@@ -177,7 +171,7 @@ pub async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
                     match read_specs(directory) {
                         Ok(sources) => {
                             apply_startup_specs(&mut *store.lock().await, &sources, &recorder);
-                            trigger_all(&store, Kind::DcgmExporter, &dcgm).await;
+                            controllers.trigger_everything(&store).await;
                         }
                         Err(problems) => {
                             for problem in &problems {
@@ -202,44 +196,6 @@ pub async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
     }
     write_inventory(&flags.inventory_path(), &inventory);
     Ok(ExitCode::SUCCESS)
-}
-
-/// Starts the DcgmExporter controller on the runtime; returns its handle.
-fn start_dcgm_controller(
-    flags: &Flags,
-    store: &Arc<tokio::sync::Mutex<SpecStore>>,
-    inventory: &SharedInventory,
-    recorder: &Arc<Recorder>,
-    board: &StatusBoard,
-    shutdown: &CancellationToken,
-    tasks: &mut tokio::task::JoinSet<()>,
-) -> anyhow::Result<Handle<String>> {
-    let client = DockerClient::connect(flags.docker_host.as_deref()).context("--docker-host")?;
-    let context = DcgmContext {
-        docker: tokio::sync::Mutex::new(client),
-        store: store.clone(),
-        inventory: inventory.clone(),
-        recorder: recorder.clone(),
-        board: board.clone(),
-        maintenance: Arc::new(tokio::sync::Mutex::new(())),
-        state: Arc::new(StateFile::open(&flags.state_dir)),
-        dry_run: flags.dry_run,
-    };
-    let config = RuntimeConfig {
-        max_concurrency: 2,
-        // A recreate may stop (stopTimeout) and pull an image.
-        reconcile_timeout: Duration::from_secs(600),
-        backoff: Backoff {
-            initial: Duration::from_secs(1),
-            max: Duration::from_secs(30),
-        },
-        debounce: Duration::ZERO,
-        drain_deadline: Duration::from_secs(15),
-    };
-    let controller = Controller::new("dcgm-exporter", DcgmReconciler(Arc::new(context)), config);
-    let handle = controller.handle();
-    tasks.spawn(controller.run(shutdown.clone()));
-    Ok(handle)
 }
 
 /// Reads and validates `--specs`; every problem is returned for printing.

@@ -3,31 +3,24 @@
 
 use std::sync::Arc;
 
-use ds01_runtime::Handle;
 use ds01_spec::{Kind, SpecBody};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use super::dcgm::executor::layout_fingerprint;
+use super::{dcgm::executor::layout_fingerprint, start::Controllers};
 use crate::{
     inventory::{SharedInventory, observe::Change},
     spec_store::SpecStore,
 };
 
-/// Names of the applied `DcgmExporter` resources whose container is `container` (all when
-/// `None`).
-async fn dcgm_resources(
-    store: &tokio::sync::Mutex<SpecStore>,
-    container: Option<&str>,
-) -> Vec<String> {
+/// Names of the applied `DcgmExporter` resources whose container is `container`.
+async fn dcgm_resources(store: &tokio::sync::Mutex<SpecStore>, container: &str) -> Vec<String> {
     store
         .lock()
         .await
         .all()
         .filter_map(|stored| match &stored.resource.spec {
-            SpecBody::DcgmExporter(spec)
-                if container.is_none_or(|name| name == spec.container_name) =>
-            {
+            SpecBody::DcgmExporter(spec) if spec.container_name == container => {
                 Some(stored.resource.metadata.name.clone())
             }
             _ => None,
@@ -35,21 +28,12 @@ async fn dcgm_resources(
         .collect()
 }
 
-/// Requests a reconcile of every applied resource of `kind`.
-pub async fn trigger_all(store: &tokio::sync::Mutex<SpecStore>, kind: Kind, dcgm: &Handle<String>) {
-    if kind == Kind::DcgmExporter {
-        for name in dcgm_resources(store, None).await {
-            dcgm.trigger(name);
-        }
-    }
-}
-
 /// Routes changes until `shutdown`.
 pub async fn route_changes(
     mut changes: broadcast::Receiver<Change>,
     store: Arc<tokio::sync::Mutex<SpecStore>>,
     inventory: SharedInventory,
-    dcgm: Handle<String>,
+    controllers: Controllers,
     shutdown: CancellationToken,
 ) {
     let mut layout = layout_fingerprint(&inventory);
@@ -60,20 +44,27 @@ pub async fn route_changes(
         };
         match change {
             Ok(Change::Container(_, name)) => {
-                for resource in dcgm_resources(&store, Some(&name)).await {
-                    dcgm.trigger(resource);
+                for resource in dcgm_resources(&store, &name).await {
+                    controllers.trigger(Kind::DcgmExporter, &resource);
                 }
+                // A container that stopped leaves orphans behind on its GPUs.
+                controllers
+                    .trigger_kind(&store, Kind::GpuOrphanPolicy)
+                    .await;
             }
             Ok(Change::Gpus) => {
+                controllers
+                    .trigger_kind(&store, Kind::GpuOrphanPolicy)
+                    .await;
                 let now = layout_fingerprint(&inventory);
                 if now != layout {
                     layout = now;
-                    trigger_all(&store, Kind::DcgmExporter, &dcgm).await;
+                    controllers.trigger_kind(&store, Kind::DcgmExporter).await;
                 }
             }
             // Missed changes or a reconnect: look at everything again.
             Ok(Change::Docker) | Err(broadcast::error::RecvError::Lagged(_)) => {
-                trigger_all(&store, Kind::DcgmExporter, &dcgm).await
+                controllers.trigger_everything(&store).await
             }
             Err(broadcast::error::RecvError::Closed) => return,
         }

@@ -1,3 +1,4 @@
 //! GpuOrphanPolicy: "GPUs must be orphan-free".
 
+pub mod executor;
 pub mod plan;

@@ -1,0 +1,375 @@
+//! The GpuOrphanPolicy reconciler: build the observation from the inventory and `/proc`,
+//! plan, signal by verified identity, reset under the GPU-maintenance lock, report.
+
+use std::{collections::HashSet, path::PathBuf, sync::Arc, time::Duration};
+
+use ds01_host::{docker::DockerClient, process::ProcessIdentity};
+use ds01_runtime::{Action, ReconcileError, Reconciler};
+use ds01_spec::{GpuOrphanPolicySpec, Kind, PolicyMode, SpecBody};
+use nix::sys::signal::Signal;
+use serde_json::json;
+
+use super::plan::{Memory, Observed, ObservedGpu, ObservedProcess, Placement, Plan, Step, plan};
+use crate::{
+    controllers::status::StatusBoard,
+    inventory::{SharedInventory, gpu_watch},
+    recorder::Recorder,
+    spec_store::SpecStore,
+    state_file::StateFile,
+};
+
+const SECTION: &str = "gpuOrphanPolicy";
+
+/// What the reconciler works with.
+pub struct OrphanContext {
+    /// Applied specs.
+    pub store: Arc<tokio::sync::Mutex<SpecStore>>,
+    /// Observations.
+    pub inventory: SharedInventory,
+    /// Events.
+    pub recorder: Arc<Recorder>,
+    /// Reported status.
+    pub board: StatusBoard,
+    /// Shared with the DCGM exporter controller: one GPU maintenance action at a time.
+    pub maintenance: Arc<tokio::sync::Mutex<()>>,
+    /// Persistent memory.
+    pub state: Arc<StateFile>,
+    /// `/proc`.
+    pub proc_root: PathBuf,
+    /// Docker, to stop the exporter around a reset.
+    pub docker: tokio::sync::Mutex<DockerClient>,
+    /// `--dry-run`.
+    pub dry_run: bool,
+}
+
+/// Reconciles one `GpuOrphanPolicy`, keyed by name.
+pub struct OrphanReconciler(pub Arc<OrphanContext>);
+
+/// Never fails as a whole: problems are reported in status and events.
+#[derive(Debug, thiserror::Error)]
+#[error("unreachable")]
+pub struct Never;
+
+impl Reconciler<String> for OrphanReconciler {
+    type Error = Never;
+
+    async fn reconcile(&self, name: String) -> Result<Action, ReconcileError<Never>> {
+        let context = &self.0;
+        let stored = context
+            .store
+            .lock()
+            .await
+            .get(Kind::GpuOrphanPolicy, &name)
+            .map(|stored| (stored.resource.spec.clone(), stored.generation));
+        let Some((SpecBody::GpuOrphanPolicy(spec), generation)) = stored else {
+            context.board.remove(Kind::GpuOrphanPolicy, &name);
+            let _ = context.state.remove(SECTION, &name);
+            return Ok(Action::await_change());
+        };
+        let mut spec = spec;
+        if context.dry_run {
+            spec.mode = PolicyMode::DryRun;
+        }
+        let memory: Memory = context.state.get(SECTION, &name).unwrap_or_default();
+        let Some(observed) = observe(context, &memory) else {
+            let conditions = [("Ready", "False", "ObservationIncomplete", "Docker or the GPU backend is not observed right now; nothing is done until both are".to_owned())];
+            context.board.set(
+                Kind::GpuOrphanPolicy,
+                &name,
+                generation,
+                &conditions,
+                json!({}),
+            );
+            return Ok(Action::requeue(Duration::from_secs(5)));
+        };
+        let decided = plan(&observed, &spec, &memory, jiff::Timestamp::now());
+        for (kind, user, details) in &decided.events {
+            let mut details = details.clone();
+            details["policy"] = json!(name);
+            context.recorder.emit(kind, user.as_deref(), details);
+        }
+        let mut last_reset = None;
+        for step in &decided.steps {
+            match step {
+                Step::Terminate(identity) => signal(context, *identity, Signal::SIGTERM),
+                Step::Kill(identity) => signal(context, *identity, Signal::SIGKILL),
+                Step::Reset { uuid, index } => {
+                    last_reset = Some(reset(context, &spec, uuid, *index).await)
+                }
+            }
+        }
+        if let Err(error) = context.state.set(SECTION, &name, &decided.memory) {
+            tracing::warn!(%error, "cannot persist the orphan policy's memory");
+        }
+        report(context, &name, generation, &spec, &decided, last_reset);
+        let busy = decided
+            .memory
+            .tracked
+            .values()
+            .any(|tracked| tracked.terminated_at.is_some() && !tracked.unkillable);
+        Ok(Action::requeue(if busy {
+            Duration::from_millis(500)
+        } else {
+            Duration::from_secs(5)
+        }))
+    }
+}
+
+/// Builds the observation; `None` when Docker or the GPU backend is not observed (missing data
+/// means doing nothing).
+fn observe(context: &OrphanContext, memory: &Memory) -> Option<Observed> {
+    let inventory = context
+        .inventory
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !inventory.docker.connected
+        || inventory.gpu.last_poll.is_none()
+        || inventory
+            .gpus
+            .errors
+            .iter()
+            .any(|error| error.contains("device count"))
+    {
+        return None;
+    }
+    let live_containers: HashSet<String> = inventory
+        .containers
+        .values()
+        .filter(|record| record.info.state.is_live())
+        .map(|record| record.info.id.clone())
+        .collect();
+    let processes = inventory
+        .gpu_processes
+        .iter()
+        .map(|process| ObservedProcess {
+            identity: process.identity,
+            gpu: process.gpu_uuid.clone(),
+            parent_gpu: process.parent_gpu_uuid.clone(),
+            placement: match &process.placement {
+                gpu_watch::Placement::Container { id } => Placement::Container(id.clone()),
+                gpu_watch::Placement::Host => Placement::Host,
+                gpu_watch::Placement::Ghost => Placement::Ghost,
+            },
+            user: process.user.clone(),
+            name: process.name.clone(),
+            cmdline: process.cmdline.clone(),
+            zombie: process.zombie,
+        })
+        .collect();
+    let gpus = inventory
+        .gpus
+        .gpus
+        .iter()
+        .filter(|gpu| !gpu.uuid.is_empty())
+        .map(|gpu| {
+            let devices: Vec<&str> = std::iter::once(gpu.uuid.as_str())
+                .chain(gpu.mig_devices.iter().map(|mig| mig.uuid.as_str()))
+                .collect();
+            let holders = inventory
+                .containers
+                .values()
+                .filter(|record| {
+                    record.info.state.is_live()
+                        && record
+                            .gpu_uuids
+                            .iter()
+                            .any(|held| devices.contains(&held.as_str()))
+                })
+                .map(|record| record.info.name.clone())
+                .collect();
+            ObservedGpu {
+                uuid: gpu.uuid.clone(),
+                index: gpu.index,
+                mig: gpu.mig_enabled == Some(true),
+                holders,
+            }
+        })
+        .collect();
+    drop(inventory);
+    let alive = memory
+        .tracked
+        .values()
+        .map(|tracked| tracked.identity)
+        .filter(|identity| is_alive(&context.proc_root, *identity))
+        .collect();
+    Some(Observed {
+        processes,
+        live_containers,
+        gpus,
+        alive,
+    })
+}
+
+fn is_alive(proc_root: &std::path::Path, identity: ProcessIdentity) -> bool {
+    ds01_host::process::read_process(proc_root, identity.pid)
+        .ok()
+        .flatten()
+        .is_some_and(|process| process.identity == identity && !process.is_zombie())
+}
+
+/// Signals a process only if it is still the same process (pid and start time).
+fn signal(context: &OrphanContext, identity: ProcessIdentity, signal: Signal) {
+    if !is_alive(&context.proc_root, identity) {
+        return;
+    }
+    let Ok(pid) = i32::try_from(identity.pid) else {
+        return;
+    };
+    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal) {
+        Ok(()) => tracing::info!(
+            pid = identity.pid,
+            ?signal,
+            "signalled an orphaned GPU process"
+        ),
+        Err(error) => {
+            tracing::warn!(pid = identity.pid, ?signal, %error, "cannot signal an orphaned GPU process")
+        }
+    }
+}
+
+/// Runs the reset command under the maintenance lock, with the exporter stopped around it.
+async fn reset(
+    context: &OrphanContext,
+    spec: &GpuOrphanPolicySpec,
+    uuid: &str,
+    index: u32,
+) -> serde_json::Value {
+    let _maintenance = context.maintenance.lock().await;
+    let exporters = stop_exporters(context).await;
+    let argv = spec.reset.command.render(uuid, index);
+    let started = std::time::Instant::now();
+    let outcome = match argv.split_first() {
+        None => Err("empty reset command".to_owned()),
+        Some((program, arguments)) => {
+            let child = tokio::process::Command::new(program)
+                .args(arguments)
+                .kill_on_drop(true)
+                .output();
+            match tokio::time::timeout(spec.reset.timeout.std(), child).await {
+                Err(_) => Err(format!("timed out after {}", spec.reset.timeout)),
+                Ok(Err(error)) => Err(format!("cannot run {program}: {error}")),
+                Ok(Ok(output)) => {
+                    let text = format!(
+                        "{}{}",
+                        String::from_utf8_lossy(&output.stdout),
+                        String::from_utf8_lossy(&output.stderr)
+                    );
+                    if output.status.success() {
+                        Ok(text)
+                    } else {
+                        Err(format!(
+                            "exit status {}: {}",
+                            output.status.code().unwrap_or(-1),
+                            text.trim()
+                        ))
+                    }
+                }
+            }
+        }
+    };
+    start_exporters(context, &exporters).await;
+    let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let (kind, result) = match &outcome {
+        Ok(output) => (
+            "gpu.reset",
+            json!({ "gpu": uuid, "index": index, "command": argv, "output": output.trim(), "duration_ms": millis }),
+        ),
+        Err(error) => (
+            "gpu.reset_failed",
+            json!({ "gpu": uuid, "index": index, "command": argv, "error": error, "duration_ms": millis }),
+        ),
+    };
+    context.recorder.emit(kind, None, result.clone());
+    json!({ "at": format!("{:.3}", jiff::Timestamp::now()), "result": if outcome.is_ok() { "ok" } else { "failed" }, "details": result })
+}
+
+/// Stops the running exporter containers (they hold every GPU); returns their ids.
+async fn stop_exporters(context: &OrphanContext) -> Vec<(String, std::time::Duration)> {
+    let exporters: Vec<(String, std::time::Duration)> = context
+        .store
+        .lock()
+        .await
+        .all()
+        .filter_map(|stored| match &stored.resource.spec {
+            SpecBody::DcgmExporter(spec) => {
+                Some((spec.container_name.clone(), spec.stop_timeout.std()))
+            }
+            _ => None,
+        })
+        .collect();
+    let docker = context.docker.lock().await.clone();
+    let mut stopped = Vec::new();
+    for (name, timeout) in exporters {
+        if let Ok(Some(info)) = docker.inspect(&name).await
+            && info.state.is_live()
+            && docker.stop(&info.id, timeout).await.is_ok()
+        {
+            stopped.push((info.id, timeout));
+        }
+    }
+    stopped
+}
+
+async fn start_exporters(context: &OrphanContext, stopped: &[(String, std::time::Duration)]) {
+    let docker = context.docker.lock().await.clone();
+    for (id, _) in stopped {
+        if let Err(error) = docker.start(id).await {
+            tracing::warn!(container = %id, error = %ds01_runtime::error_chain(&error), "cannot restart the exporter after a GPU reset");
+        }
+    }
+}
+
+fn report(
+    context: &OrphanContext,
+    name: &str,
+    generation: u64,
+    spec: &GpuOrphanPolicySpec,
+    decided: &Plan,
+    last_reset: Option<serde_json::Value>,
+) {
+    let previous = context
+        .board
+        .get(Kind::GpuOrphanPolicy, name)
+        .map(|status| status.details)
+        .unwrap_or_default();
+    let unkillable: Vec<u32> = decided
+        .unkillable
+        .iter()
+        .map(|identity| identity.pid)
+        .collect();
+    let details = json!({
+        "mode": if spec.mode == PolicyMode::DryRun { "dryRun" } else { "enforce" },
+        "processesByClass": decided.classes,
+        "tracked": decided.memory.tracked.len(),
+        "unkillable": unkillable,
+        "lastAction": decided.steps.last().map(|step| format!("{step:?}")).or_else(|| previous["lastAction"].as_str().map(str::to_owned)),
+        "lastReset": last_reset.unwrap_or_else(|| previous["lastReset"].clone()),
+    });
+    let alert = if unkillable.is_empty() {
+        ("OrphansUnkillable", "False", "None", String::new())
+    } else {
+        (
+            "OrphansUnkillable",
+            "True",
+            "Unkillable",
+            format!("processes {unkillable:?} survived SIGKILL; the GPU needs an admin"),
+        )
+    };
+    let ready = (
+        "Ready",
+        "True",
+        if spec.mode == PolicyMode::DryRun {
+            "DryRun"
+        } else {
+            "Enforcing"
+        },
+        String::new(),
+    );
+    context.board.set(
+        Kind::GpuOrphanPolicy,
+        name,
+        generation,
+        &[ready, alert],
+        details,
+    );
+}

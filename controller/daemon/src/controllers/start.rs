@@ -1,0 +1,144 @@
+//! Starting the controllers on the runtime, and the handles through which specs, inventory
+//! changes and the API ask them to reconcile.
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context;
+use ds01_host::docker::DockerClient;
+use ds01_runtime::{Backoff, Config, Controller, Handle};
+use ds01_spec::Kind;
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    dcgm::executor::{DcgmContext, DcgmReconciler},
+    orphans::executor::{OrphanContext, OrphanReconciler},
+    status::StatusBoard,
+};
+use crate::{
+    config::Flags, inventory::SharedInventory, recorder::Recorder, spec_store::SpecStore,
+    state_file::StateFile,
+};
+
+/// Handles of the running controllers, by kind.
+#[derive(Clone)]
+pub struct Controllers {
+    /// DcgmExporter resources.
+    pub dcgm: Handle<String>,
+    /// GpuOrphanPolicy resources.
+    pub orphans: Handle<String>,
+}
+
+impl Controllers {
+    /// Asks the controller of `kind` to reconcile `name`.
+    pub fn trigger(&self, kind: Kind, name: &str) {
+        match kind {
+            Kind::DcgmExporter => self.dcgm.trigger(name.to_owned()),
+            Kind::GpuOrphanPolicy => self.orphans.trigger(name.to_owned()),
+            Kind::ContainerLifecyclePolicy => {}
+        }
+    }
+
+    /// Asks for a reconcile of every applied resource of `kind`.
+    pub async fn trigger_kind(&self, store: &tokio::sync::Mutex<SpecStore>, kind: Kind) {
+        let names: Vec<String> = store
+            .lock()
+            .await
+            .all()
+            .filter(|stored| stored.resource.kind() == kind)
+            .map(|stored| stored.resource.metadata.name.clone())
+            .collect();
+        for name in names {
+            self.trigger(kind, &name);
+        }
+    }
+
+    /// Asks for a reconcile of everything applied.
+    pub async fn trigger_everything(&self, store: &tokio::sync::Mutex<SpecStore>) {
+        for kind in Kind::ALL {
+            self.trigger_kind(store, kind).await;
+        }
+    }
+}
+
+/// What every controller shares.
+pub struct Shared<'a> {
+    /// Flags.
+    pub flags: &'a Flags,
+    /// Applied specs.
+    pub store: &'a Arc<tokio::sync::Mutex<SpecStore>>,
+    /// Observations.
+    pub inventory: &'a SharedInventory,
+    /// Events.
+    pub recorder: &'a Arc<Recorder>,
+    /// Reported status.
+    pub board: &'a StatusBoard,
+}
+
+fn config(reconcile_timeout: Duration) -> Config {
+    Config {
+        max_concurrency: 2,
+        reconcile_timeout,
+        backoff: Backoff {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(30),
+        },
+        debounce: Duration::ZERO,
+        drain_deadline: Duration::from_secs(15),
+    }
+}
+
+/// Starts every controller.
+///
+/// # Errors
+/// When the Docker host is unusable.
+pub fn start(
+    shared: &Shared<'_>,
+    shutdown: &CancellationToken,
+    tasks: &mut tokio::task::JoinSet<()>,
+) -> anyhow::Result<Controllers> {
+    let docker =
+        || DockerClient::connect(shared.flags.docker_host.as_deref()).context("--docker-host");
+    // One GPU maintenance action at a time: exporter restarts and GPU resets.
+    let maintenance = Arc::new(tokio::sync::Mutex::new(()));
+    let state = Arc::new(StateFile::open(&shared.flags.state_dir));
+    let dcgm = DcgmContext {
+        docker: tokio::sync::Mutex::new(docker()?),
+        store: shared.store.clone(),
+        inventory: shared.inventory.clone(),
+        recorder: shared.recorder.clone(),
+        board: shared.board.clone(),
+        maintenance: maintenance.clone(),
+        state: state.clone(),
+        dry_run: shared.flags.dry_run,
+    };
+    // A recreate may stop the exporter (stopTimeout) and pull an image.
+    let dcgm = Controller::new(
+        "dcgm-exporter",
+        DcgmReconciler(Arc::new(dcgm)),
+        config(Duration::from_secs(600)),
+    );
+    let orphans = OrphanContext {
+        store: shared.store.clone(),
+        inventory: shared.inventory.clone(),
+        recorder: shared.recorder.clone(),
+        board: shared.board.clone(),
+        maintenance,
+        state,
+        proc_root: "/proc".into(),
+        docker: tokio::sync::Mutex::new(docker()?),
+        dry_run: shared.flags.dry_run,
+    };
+    // A reset may take `reset.timeout` plus stopping the exporter.
+    let orphans = Controller::new(
+        "gpu-orphans",
+        OrphanReconciler(Arc::new(orphans)),
+        config(Duration::from_secs(900)),
+    );
+    let handles = Controllers {
+        dcgm: dcgm.handle(),
+        orphans: orphans.handle(),
+    };
+    tasks.spawn(dcgm.run(shutdown.clone()));
+    tasks.spawn(orphans.run(shutdown.clone()));
+    Ok(handles)
+}
