@@ -337,7 +337,21 @@ fn report(
         .iter()
         .map(|identity| identity.pid)
         .collect();
+    // Stopped containers that still hold GPUs (the lifecycle policy's gpuHoldAfterStop removes them).
+    let stopped_holders: Vec<serde_json::Value> = {
+        let inventory = context
+            .inventory
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        inventory
+            .containers
+            .values()
+            .filter(|record| !record.gpu_uuids.is_empty() && !record.info.state.is_live())
+            .map(|record| json!({ "container": record.info.name, "user": record.user, "status": record.info.state.as_str(), "gpus": record.gpu_uuids, "finishedAt": record.info.finished_at.map(|at| format!("{at:.3}")) }))
+            .collect()
+    };
     let details = json!({
+        "stoppedContainersHoldingGpus": stopped_holders,
         "mode": if spec.mode == PolicyMode::DryRun { "dryRun" } else { "enforce" },
         "processesByClass": decided.classes,
         "tracked": decided.memory.tracked.len(),
