@@ -418,7 +418,7 @@ fn dry_run_signals_nothing_and_runs_no_command() {
 async fn a_failing_reset_is_reported_with_its_exit_status_and_output_and_stopped_holders_are_listed()
  {
     let scope = TestScope::new("orphans-fail").await;
-    let mut held = ContainerRequest::sleeper("exited-holder")
+    let held = ContainerRequest::sleeper("stopped-holder")
         .created_only()
         .label("ds01.gpu.uuid", GPU1);
     scope.container(held).await;
