@@ -145,7 +145,10 @@ fn observe(context: &OrphanContext, memory: &Memory) -> Option<Observed> {
             identity: process.identity,
             gpu: process.gpu_uuid.clone(),
             parent_gpu: process.parent_gpu_uuid.clone(),
+            // The snapshot may predate a termination: a process gone from /proc by now is a
+            // ghost, whatever the snapshot said.
             placement: match &process.placement {
+                _ if !exists(&context.proc_root, process.identity) => Placement::Ghost,
                 gpu_watch::Placement::Container { id } => Placement::Container(id.clone()),
                 gpu_watch::Placement::Host => Placement::Host,
                 gpu_watch::Placement::Ghost => Placement::Ghost,
@@ -200,6 +203,15 @@ fn observe(context: &OrphanContext, memory: &Memory) -> Option<Observed> {
     })
 }
 
+/// The same process (pid and start time) is still in `/proc`, zombie or not.
+fn exists(proc_root: &std::path::Path, identity: ProcessIdentity) -> bool {
+    ds01_host::process::read_process(proc_root, identity.pid)
+        .ok()
+        .flatten()
+        .is_some_and(|process| process.identity == identity)
+}
+
+/// The same process is still running (a zombie has exited already).
 fn is_alive(proc_root: &std::path::Path, identity: ProcessIdentity) -> bool {
     ds01_host::process::read_process(proc_root, identity.pid)
         .ok()
