@@ -1,0 +1,3 @@
+//! ContainerLifecyclePolicy: "containers must respect idle and runtime limits".
+
+pub mod plan;
