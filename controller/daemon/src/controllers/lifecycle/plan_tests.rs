@@ -12,24 +12,23 @@ fn at(seconds: i64) -> Timestamp {
 }
 
 fn limits(idle_seconds: Option<u64>, runtime_seconds: Option<u64>) -> ResolvedLimits {
-    let mut limits = ResolvedLimits::default();
-    limits.idle_timeout = Sourced {
-        value: idle_seconds.map(SpecDuration::from_secs),
+    let set = |value| Sourced {
+        value,
         source: LimitSource::Defaults,
     };
-    limits.max_runtime = Sourced {
-        value: runtime_seconds.map(SpecDuration::from_secs),
-        source: LimitSource::Defaults,
-    };
-    limits.startup_grace = Sourced {
-        value: SpecDuration::from_secs(0),
-        source: LimitSource::Defaults,
-    };
-    limits.on_idle = Sourced {
-        value: OnIdle::StopAndRemove,
-        source: LimitSource::Defaults,
-    };
-    limits
+    ResolvedLimits {
+        idle_timeout: set(idle_seconds.map(SpecDuration::from_secs)),
+        max_runtime: set(runtime_seconds.map(SpecDuration::from_secs)),
+        startup_grace: Sourced {
+            value: SpecDuration::from_secs(0),
+            source: LimitSource::Defaults,
+        },
+        on_idle: Sourced {
+            value: OnIdle::StopAndRemove,
+            source: LimitSource::Defaults,
+        },
+        ..ResolvedLimits::default()
+    }
 }
 
 fn running(has_gpu: bool) -> Subject {
