@@ -11,6 +11,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     dcgm::executor::{DcgmContext, DcgmReconciler},
+    lifecycle::{
+        executor::{LifecycleContext, LifecycleReconciler},
+        signals::Sampler,
+    },
     orphans::executor::{OrphanContext, OrphanReconciler},
     status::StatusBoard,
 };
@@ -26,6 +30,8 @@ pub struct Controllers {
     pub dcgm: Handle<String>,
     /// GpuOrphanPolicy resources.
     pub orphans: Handle<String>,
+    /// ContainerLifecyclePolicy resources.
+    pub lifecycle: Handle<String>,
 }
 
 impl Controllers {
@@ -34,7 +40,7 @@ impl Controllers {
         match kind {
             Kind::DcgmExporter => self.dcgm.trigger(name.to_owned()),
             Kind::GpuOrphanPolicy => self.orphans.trigger(name.to_owned()),
-            Kind::ContainerLifecyclePolicy => {}
+            Kind::ContainerLifecyclePolicy => self.lifecycle.trigger(name.to_owned()),
         }
     }
 
@@ -123,7 +129,7 @@ pub fn start(
         recorder: shared.recorder.clone(),
         board: shared.board.clone(),
         maintenance,
-        state,
+        state: state.clone(),
         proc_root: "/proc".into(),
         docker: tokio::sync::Mutex::new(docker()?),
         dry_run: shared.flags.dry_run,
@@ -134,11 +140,30 @@ pub fn start(
         OrphanReconciler(Arc::new(orphans)),
         config(Duration::from_secs(900)),
     );
+    let lifecycle = LifecycleContext {
+        store: shared.store.clone(),
+        inventory: shared.inventory.clone(),
+        recorder: shared.recorder.clone(),
+        board: shared.board.clone(),
+        state,
+        docker: tokio::sync::Mutex::new(docker()?),
+        sampler: std::sync::Mutex::new(Sampler::default()),
+        proc_root: "/proc".into(),
+        dry_run: shared.flags.dry_run,
+    };
+    // A pass may stop several containers, each with its stopGracePeriod.
+    let lifecycle = Controller::new(
+        "container-lifecycle",
+        LifecycleReconciler(Arc::new(lifecycle)),
+        config(Duration::from_secs(1800)),
+    );
     let handles = Controllers {
         dcgm: dcgm.handle(),
         orphans: orphans.handle(),
+        lifecycle: lifecycle.handle(),
     };
     tasks.spawn(dcgm.run(shutdown.clone()));
     tasks.spawn(orphans.run(shutdown.clone()));
+    tasks.spawn(lifecycle.run(shutdown.clone()));
     Ok(handles)
 }

@@ -168,3 +168,30 @@ impl DockerClient {
         Ok(())
     }
 }
+
+impl DockerClient {
+    /// Runs a command inside a running container without waiting for it (detached exec).
+    ///
+    /// # Errors
+    /// When Docker refuses (e.g. the container is not running).
+    pub async fn exec_detached(&self, id: &str, command: Vec<String>) -> Result<(), DockerError> {
+        let docker = self.raw()?;
+        let options = bollard::models::ExecConfig {
+            cmd: Some(command),
+            ..bollard::models::ExecConfig::default()
+        };
+        let exec = docker
+            .create_exec(id, options)
+            .await
+            .map_err(super::request_error(format!("exec in {id}")))?;
+        let start = bollard::exec::StartExecOptions {
+            detach: true,
+            ..bollard::exec::StartExecOptions::default()
+        };
+        docker
+            .start_exec(&exec.id, Some(start))
+            .await
+            .map_err(super::request_error(format!("exec in {id}")))?;
+        Ok(())
+    }
+}

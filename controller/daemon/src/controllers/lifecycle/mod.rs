@@ -1,3 +1,6 @@
 //! ContainerLifecyclePolicy: "containers must respect idle and runtime limits".
 
+pub mod executor;
+pub mod notify;
 pub mod plan;
+pub mod signals;

@@ -251,27 +251,31 @@ fn running(
     .into_iter()
     .filter_map(|(name, missing)| missing.then_some(name))
     .collect();
-    let below = sample
-        .gpu
-        .is_none_or(|gpu| !subject.has_gpu || gpu < limits.gpu_util_below.value.value())
+    let active = (subject.has_gpu
         && sample
+            .gpu
+            .is_some_and(|gpu| gpu >= limits.gpu_util_below.value.value()))
+        || sample
             .cpu
-            .is_some_and(|cpu| cpu < limits.cpu_below.value.value())
-        && sample
+            .is_some_and(|cpu| cpu >= limits.cpu_below.value.value())
+        || sample
             .network
-            .is_some_and(|bytes| bytes < limits.network_below.value.bytes());
-    let idle = unknown.is_empty() && below && !sample.keep_alive;
+            .is_some_and(|bytes| bytes >= limits.network_below.value.bytes());
+    if active || sample.keep_alive {
+        // Activity, or a fresh keep-alive file, ends the episode.
+        if sample.keep_alive {
+            result.note = Some("a fresh keep-alive file holds off idle stops".to_owned());
+        }
+        result.memory.idle_since = None;
+        result.memory.idle_warned.clear();
+        return;
+    }
     if !unknown.is_empty() {
+        // Missing data decides nothing: the episode neither advances to an action nor ends.
         result.note = Some(format!(
             "signal unknown: {} (never counted as idle)",
             unknown.join(", ")
         ));
-    } else if sample.keep_alive {
-        result.note = Some("a fresh keep-alive file holds off idle stops".to_owned());
-    }
-    if !idle {
-        result.memory.idle_since = None;
-        result.memory.idle_warned.clear();
         return;
     }
     result.idle = true;

@@ -425,3 +425,50 @@ fn high_demand_shortens_the_idle_timeout() {
     }
     assert_eq!(stopped_at, Some(50));
 }
+
+#[test]
+fn unknown_signals_hold_an_episode_without_ending_or_advancing_it() {
+    let limits = limits(Some(100), None);
+    let first = plan(
+        &running(false),
+        &limits,
+        &quiet(),
+        &Memory::default(),
+        1.0,
+        at(10),
+    );
+    assert_eq!(first.memory.idle_since, Some(at(10)));
+    // After a controller restart the counters are unknown for one sample.
+    let unknown = Sample {
+        cpu: None,
+        network: None,
+        ..quiet()
+    };
+    let held = plan(
+        &running(false),
+        &limits,
+        &unknown,
+        &first.memory,
+        1.0,
+        at(200),
+    );
+    assert!(
+        held.steps.is_empty(),
+        "no action on missing data, even past the deadline"
+    );
+    assert_eq!(held.memory.idle_since, Some(at(10)), "the episode is kept");
+    let resumed = plan(
+        &running(false),
+        &limits,
+        &quiet(),
+        &held.memory,
+        1.0,
+        at(201),
+    );
+    assert!(
+        resumed
+            .steps
+            .iter()
+            .any(|step| matches!(step, Step::Stop { .. }))
+    );
+}

@@ -1,0 +1,391 @@
+//! The ContainerLifecyclePolicy reconciler: every container, every `sampleInterval` and at
+//! every exact deadline — resolve limits, sample signals, plan, warn, stop, remove, remember.
+
+use std::{collections::HashMap, path::PathBuf, sync::Arc, time::Duration};
+
+use ds01_host::docker::DockerClient;
+use ds01_runtime::{Action, ReconcileError, Reconciler};
+use ds01_spec::{ContainerLifecyclePolicySpec, Kind, PolicyMode, Scope, SpecBody, resolve};
+use serde_json::json;
+
+use super::{
+    notify,
+    plan::{Memory, Plan, Step, Subject, plan},
+    signals::Sampler,
+};
+use crate::{
+    controllers::status::StatusBoard,
+    inventory::{ContainerRecord, SharedInventory},
+    recorder::Recorder,
+    spec_store::SpecStore,
+    state_file::StateFile,
+};
+
+const SECTION: &str = "containerLifecycle";
+
+/// What the reconciler works with.
+pub struct LifecycleContext {
+    /// Applied specs.
+    pub store: Arc<tokio::sync::Mutex<SpecStore>>,
+    /// Observations.
+    pub inventory: SharedInventory,
+    /// Events.
+    pub recorder: Arc<Recorder>,
+    /// Reported status.
+    pub board: StatusBoard,
+    /// Persistent memory (idle-since, warnings sent).
+    pub state: Arc<StateFile>,
+    /// Docker.
+    pub docker: tokio::sync::Mutex<DockerClient>,
+    /// Signal deltas.
+    pub sampler: std::sync::Mutex<Sampler>,
+    /// `/proc`.
+    pub proc_root: PathBuf,
+    /// `--dry-run`.
+    pub dry_run: bool,
+}
+
+/// Reconciles one `ContainerLifecyclePolicy`, keyed by name, over every container.
+pub struct LifecycleReconciler(pub Arc<LifecycleContext>);
+
+/// A failure of one pass.
+#[derive(Debug, thiserror::Error)]
+#[error("docker is not reachable")]
+pub struct NotConnected(#[source] ds01_host::docker::DockerError);
+
+fn untouchable(record: &ContainerRecord, spec: &ContainerLifecyclePolicySpec) -> Option<String> {
+    let labels = || {
+        record
+            .info
+            .labels
+            .iter()
+            .map(|(key, value)| (key.as_str(), value.as_str()))
+    };
+    if let Some(selector) = spec
+        .protected_labels
+        .iter()
+        .find(|selector| selector.matches(labels()))
+    {
+        return Some(format!("protected by label {selector}"));
+    }
+    if record.info.label("ds01.managed_by") == Some("ds01-controller") {
+        return Some("the controller's own container".to_owned());
+    }
+    if spec.scope == Scope::Gpu && !record.info.gpu.has_gpu {
+        return Some("outside scope (no GPU access)".to_owned());
+    }
+    None
+}
+
+fn members_files(spec: &ContainerLifecyclePolicySpec) -> HashMap<String, Vec<String>> {
+    spec.groups
+        .iter()
+        .filter_map(|(name, group)| {
+            let text = std::fs::read_to_string(group.members_file.as_ref()?).ok()?;
+            let members = text
+                .lines()
+                .map(|line| line.split('#').next().unwrap_or_default().trim().to_owned())
+                .filter(|line| !line.is_empty())
+                .collect();
+            Some((name.clone(), members))
+        })
+        .collect()
+}
+
+impl Reconciler<String> for LifecycleReconciler {
+    type Error = NotConnected;
+
+    async fn reconcile(&self, name: String) -> Result<Action, ReconcileError<NotConnected>> {
+        let context = &self.0;
+        let stored = context
+            .store
+            .lock()
+            .await
+            .get(Kind::ContainerLifecyclePolicy, &name)
+            .map(|stored| (stored.resource.spec.clone(), stored.generation));
+        let Some((SpecBody::ContainerLifecyclePolicy(spec), generation)) = stored else {
+            context.board.remove(Kind::ContainerLifecyclePolicy, &name);
+            return Ok(Action::await_change());
+        };
+        let dry_run = context.dry_run || spec.mode == PolicyMode::DryRun;
+        let client = {
+            let mut docker = context.docker.lock().await;
+            if docker.raw().is_err() {
+                docker
+                    .ping()
+                    .await
+                    .map_err(|error| ReconcileError::Transient(NotConnected(error)))?;
+            }
+            docker.clone()
+        };
+        let now = jiff::Timestamp::now();
+        let file_members = members_files(&spec);
+        let (records, idle_factor, connected) = {
+            let inventory = context
+                .inventory
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let gpus = inventory.gpus.gpus.len();
+            let held: std::collections::HashSet<&String> = inventory
+                .containers
+                .values()
+                .filter(|record| record.info.state.is_live())
+                .flat_map(|record| record.gpu_uuids.iter())
+                .collect();
+            #[expect(clippy::cast_precision_loss, reason = "GPU counts are tiny")]
+            let share = if gpus == 0 {
+                0.0
+            } else {
+                held.len() as f64 / gpus as f64 * 100.0
+            };
+            let factor = if gpus > 0 && share >= spec.high_demand.threshold.value() {
+                spec.high_demand.idle_timeout_factor
+            } else {
+                1.0
+            };
+            (
+                inventory.containers.values().cloned().collect::<Vec<_>>(),
+                factor,
+                inventory.docker.connected,
+            )
+        };
+        if !connected {
+            let conditions = [(
+                "Ready",
+                "False",
+                "ObservationIncomplete",
+                "Docker is not observed right now; nothing is done until it is".to_owned(),
+            )];
+            context.board.set(
+                Kind::ContainerLifecyclePolicy,
+                &name,
+                generation,
+                &conditions,
+                json!({}),
+            );
+            return Ok(Action::requeue(Duration::from_secs(5)));
+        }
+        let mut next: Option<jiff::Timestamp> = None;
+        let mut idle = 0;
+        for record in &records {
+            let limits = resolve::resolve(
+                &spec,
+                resolve::Subject {
+                    user: &record.user,
+                    origin: &record.origin,
+                },
+                &file_members,
+                now,
+            );
+            let sample = {
+                let inventory = context
+                    .inventory
+                    .read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut sampler = context
+                    .sampler
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                sampler.sample(
+                    record,
+                    &inventory,
+                    &context.proc_root,
+                    spec.sample_interval.std(),
+                    (&spec.keep_alive.file, spec.keep_alive.max_age.std()),
+                )
+            };
+            let subject = Subject {
+                state: record.info.state,
+                created_at: record.info.created_at,
+                started_at: record.info.started_at,
+                finished_at: record.info.finished_at,
+                has_gpu: record.info.gpu.has_gpu,
+                untouchable: untouchable(record, &spec),
+            };
+            let key = format!("{name}/{}", record.info.id);
+            let memory: Memory = context.state.get(SECTION, &key).unwrap_or_default();
+            let decided = plan(&subject, &limits, &sample, &memory, idle_factor, now);
+            idle += usize::from(decided.idle);
+            execute(context, &client, &spec, record, &limits, &decided, dry_run).await;
+            if decided.memory != memory
+                && let Err(error) = context.state.set(SECTION, &key, &decided.memory)
+            {
+                tracing::warn!(%error, "cannot persist lifecycle timers");
+            }
+            if let Some(deadline) = decided.next_deadline {
+                next = Some(next.map_or(deadline, |existing| existing.min(deadline)));
+            }
+        }
+        context
+            .sampler
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(&|id| records.iter().any(|record| record.info.id == id));
+        let ready = (
+            "Ready",
+            "True",
+            if dry_run { "DryRun" } else { "Enforcing" },
+            String::new(),
+        );
+        let details = json!({ "containers": records.len(), "idle": idle, "nextDeadline": next.map(|at| format!("{at:.3}")), "highDemandFactor": idle_factor });
+        context.board.set(
+            Kind::ContainerLifecyclePolicy,
+            &name,
+            generation,
+            &[ready],
+            details,
+        );
+        let interval = spec.sample_interval.std();
+        let until_deadline = next.map(|deadline| {
+            Duration::try_from(deadline.duration_since(jiff::Timestamp::now()))
+                .unwrap_or(Duration::ZERO)
+        });
+        Ok(Action::requeue(
+            until_deadline
+                .map_or(interval, |delay| delay.min(interval))
+                .max(Duration::from_millis(50)),
+        ))
+    }
+}
+
+fn message(record: &ContainerRecord, what: &str, when: jiff::Timestamp, why: &str) -> String {
+    format!(
+        "[ds01] WARNING for container {} ({}): it will be {what} at {when:.0} because {why}. To keep it, touch the keep-alive file inside it (idle limit only) or ask an admin for an exemption.",
+        record.info.name,
+        record.info.short_id()
+    )
+}
+
+async fn execute(
+    context: &LifecycleContext,
+    client: &DockerClient,
+    spec: &ContainerLifecyclePolicySpec,
+    record: &ContainerRecord,
+    limits: &resolve::ResolvedLimits,
+    decided: &Plan,
+    dry_run: bool,
+) {
+    let base = |extra: serde_json::Value| {
+        let mut details = json!({ "container": record.info.name, "container_id": record.info.short_id(), "origin": record.origin });
+        if let (serde_json::Value::Object(target), serde_json::Value::Object(more)) =
+            (&mut details, extra)
+        {
+            target.extend(more);
+        }
+        if dry_run {
+            details["dry_run"] = json!(true);
+        }
+        details
+    };
+    let user = Some(record.user.as_str());
+    for step in &decided.steps {
+        match step {
+            Step::ReportExempt => {
+                let exemptions: Vec<_> = limits.exemptions.iter().map(|exemption| json!({ "from": exemption.exempt_from, "reason": exemption.reason, "expires": exemption.expires })).collect();
+                context.recorder.emit(
+                    "lifecycle.exempt",
+                    user,
+                    base(json!({ "exemptions": exemptions })),
+                );
+            }
+            Step::Warn {
+                kind,
+                percent,
+                deadline,
+            } => {
+                let (limit, source, verb) = if *kind == "idle" {
+                    (
+                        limits.idle_timeout.value,
+                        &limits.idle_timeout.source,
+                        if limits.on_idle.value == ds01_spec::OnIdle::StopAndRemove {
+                            "stopped and removed"
+                        } else {
+                            "stopped"
+                        },
+                    )
+                } else {
+                    (
+                        limits.max_runtime.value,
+                        &limits.max_runtime.source,
+                        "stopped",
+                    )
+                };
+                let why = format!(
+                    "it reached {percent}% of its {kind} limit {} (from {source})",
+                    limit.map(|limit| limit.to_string()).unwrap_or_default()
+                );
+                let text = message(record, verb, *deadline, &why);
+                let event = if *kind == "idle" {
+                    "lifecycle.idle_warning"
+                } else {
+                    "lifecycle.runtime_warning"
+                };
+                let mut delivered = json!({});
+                if !dry_run {
+                    let terminals = if spec.notify.tty {
+                        notify::to_terminals(&record.user, &text)
+                    } else {
+                        0
+                    };
+                    let file =
+                        notify::to_container(client, record, &spec.notify.container_file, &text)
+                            .await;
+                    delivered = json!({ "terminals": terminals, "alert_file": file.err().unwrap_or_else(|| "appended".to_owned()) });
+                }
+                context.recorder.emit(event, user, base(json!({ "percent": percent, "limit": limit.map(|limit| limit.to_string()), "source": source.to_string(), "deadline": format!("{deadline:.3}"), "delivered": delivered })));
+            }
+            Step::Stop { reason, remove } => {
+                let (limit, source) = if *reason == "idle" {
+                    (limits.idle_timeout.value, &limits.idle_timeout.source)
+                } else {
+                    (limits.max_runtime.value, &limits.max_runtime.source)
+                };
+                let event = if *reason == "idle" {
+                    "lifecycle.idle_stop"
+                } else {
+                    "lifecycle.runtime_stop"
+                };
+                let issued_at = format!("{:.3}", jiff::Timestamp::now());
+                let mut outcome = "stopped".to_owned();
+                if !dry_run {
+                    outcome = match client
+                        .stop(&record.info.id, limits.stop_grace_period.value.std())
+                        .await
+                    {
+                        Ok(()) => "stopped".to_owned(),
+                        Err(error) if error.is_not_found() => "already gone".to_owned(),
+                        Err(error) => format!("stop failed: {}", ds01_runtime::error_chain(&error)),
+                    };
+                    if *remove && outcome == "stopped" {
+                        if let Err(error) = client.remove(&record.info.id).await {
+                            if !error.is_not_found() {
+                                outcome = format!(
+                                    "stopped; remove failed: {}",
+                                    ds01_runtime::error_chain(&error)
+                                );
+                            }
+                        } else {
+                            outcome = "stopped and removed".to_owned();
+                        }
+                    }
+                }
+                context.recorder.emit(event, user, base(json!({ "limit": limit.map(|limit| limit.to_string()), "source": source.to_string(), "grace": limits.stop_grace_period.value.to_string(), "issued_at": issued_at, "outcome": outcome })));
+            }
+            Step::Remove { reason } => {
+                let mut outcome = "removed".to_owned();
+                if !dry_run && let Err(error) = client.remove(&record.info.id).await {
+                    outcome = if error.is_not_found() {
+                        "already gone".to_owned()
+                    } else {
+                        format!("remove failed: {}", ds01_runtime::error_chain(&error))
+                    };
+                }
+                context.recorder.emit(
+                    "lifecycle.removed",
+                    user,
+                    base(json!({ "reason": reason, "outcome": outcome })),
+                );
+            }
+        }
+    }
+}
