@@ -372,3 +372,90 @@ async fn dry_run_stops_nothing_and_says_what_it_would_do() {
         "dry run notified the user"
     );
 }
+
+#[tokio::test]
+async fn busy_gpus_exempt_users_out_of_scope_and_own_containers_are_untouched() {
+    let scope = TestScope::new("life-gpu").await;
+    let user = format!("gpu{}", std::process::id());
+    let lucky = format!("lucky{}", std::process::id());
+    let alerts = alerts_dir();
+    let nvml = "gpus:\n  - uuid: GPU-55555555-0000-4000-8000-000000000000\n    name: A100\n    utilizationGpu: 80\n  - uuid: GPU-55555555-0000-4000-8000-000000000001\n    name: A100\n    utilizationGpu: 0\n";
+    let daemon = Daemon::start(DaemonOptions {
+        nvml_state: Some(nvml.to_owned()),
+        ..DaemonOptions::default()
+    });
+    daemon.wait_for_socket(WAIT);
+    let path = alerts.path().join("lifecycle.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: ds01.io/v1alpha1\nkind: ContainerLifecyclePolicy\nmetadata: {{name: lab}}\nspec:\n  sampleInterval: 1s\n  scope: gpu\n  defaults: {{idleTimeout: null, maxRuntime: null, removeAfterStop: null, gpuHoldAfterStop: null, createdTimeout: null}}\n  users:\n    {user}: {{startupGrace: 0s, stopGracePeriod: 1s, idleTimeout: 3s, onIdle: stop}}\n    {lucky}: {{startupGrace: 0s, stopGracePeriod: 1s, idleTimeout: 3s}}\n  exemptions:\n    - {{user: {lucky}, exemptFrom: [idle], reason: deadline week}}\n  notify: {{tty: false, containerFile: /alerts/ds01-alerts}}\n"
+        ),
+    )
+    .expect("policy");
+    let path = path.display().to_string();
+    apply(&daemon, &path);
+    let gpu_label = |uuid: &str, name: &str, owner: &str| {
+        with_alerts(
+            ContainerRequest::sleeper(name)
+                .label("ds01.user", owner)
+                .label("ds01.gpu.uuid", uuid),
+            &alerts,
+        )
+    };
+    let busy = scope
+        .container(gpu_label(
+            "GPU-55555555-0000-4000-8000-000000000000",
+            "busy-gpu",
+            &user,
+        ))
+        .await;
+    let exempt = scope
+        .container(gpu_label(
+            "GPU-55555555-0000-4000-8000-000000000001",
+            "exempt",
+            &lucky,
+        ))
+        .await;
+    let no_gpu = scope
+        .container(ContainerRequest::sleeper("no-gpu").label("ds01.user", &user))
+        .await;
+    let own = scope
+        .container(
+            gpu_label("GPU-55555555-0000-4000-8000-000000000001", "own", &user)
+                .label("ds01.managed_by", "ds01-controller"),
+        )
+        .await;
+    let idle = scope
+        .container(gpu_label(
+            "GPU-55555555-0000-4000-8000-000000000001",
+            "idle-gpu",
+            &user,
+        ))
+        .await;
+    daemon.wait_for_event(WAIT, "the idle GPU container's stop", |event| {
+        event["event_type"] == "lifecycle.idle_stop"
+            && event["details"]["container_id"] == idle[..12]
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for (id, what) in [
+        (&busy, "busy GPU"),
+        (&exempt, "exempt"),
+        (&no_gpu, "out of scope"),
+        (&own, "controller's own"),
+    ] {
+        let running = scope
+            .docker
+            .inspect_container(id, None)
+            .await
+            .expect("exists")
+            .state
+            .and_then(|state| state.running);
+        assert_eq!(running, Some(true), "the {what} container was stopped");
+    }
+    assert_eq!(
+        events_for(&daemon, &exempt, "lifecycle.exempt").len(),
+        1,
+        "lifecycle.exempt once"
+    );
+}
