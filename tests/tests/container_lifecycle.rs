@@ -459,3 +459,56 @@ async fn busy_gpus_exempt_users_out_of_scope_and_own_containers_are_untouched() 
         "lifecycle.exempt once"
     );
 }
+
+#[tokio::test]
+async fn describe_shows_limits_with_sources_signals_and_the_next_action() {
+    let scope = TestScope::new("life-describe").await;
+    let user = format!("describe{}", std::process::id());
+    let alerts = alerts_dir();
+    let daemon = started();
+    apply(
+        &daemon,
+        &policy(alerts.path(), &user, "idleTimeout: 1h, maxRuntime: 2h", ""),
+    );
+    let id = scope
+        .container(with_alerts(
+            ContainerRequest::sleeper("watched").label("ds01.user", &user),
+            &alerts,
+        ))
+        .await;
+    let started = Instant::now();
+    let described = loop {
+        let (code, stdout, stderr) = daemon.ctl(&["describe", "container", &id[..12]]);
+        assert_eq!(code, 0, "{stderr}");
+        if stdout.contains("idle since        20") {
+            break stdout;
+        }
+        assert!(started.elapsed() < WAIT, "never idle:\n{stdout}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    for expected in [
+        format!("idleTimeout       1h         from users.{user}"),
+        format!("maxRuntime        2h         from users.{user}"),
+        "removeAfterStop   none       from defaults".to_owned(),
+        "cpu ".to_owned(),
+        "next action at    20".to_owned(),
+    ] {
+        assert!(
+            described.contains(&expected),
+            "missing `{expected}`:\n{described}"
+        );
+    }
+    let (_, table, _) = daemon.ctl(&["get", "containers"]);
+    let row = table
+        .lines()
+        .find(|line| line.contains("watched"))
+        .expect("row");
+    assert!(row.chars().count() <= 80, "{row}");
+    assert!(
+        table
+            .lines()
+            .next()
+            .is_some_and(|header| header.contains("IDLE") && header.contains("DEADLINE")),
+        "{table}"
+    );
+}

@@ -131,6 +131,7 @@ pub async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
         store: store.clone(),
         board,
         notify: Arc::new(move |kind, name| notified.trigger(kind, name)),
+        lifecycle: controllers.lifecycle_views.clone(),
         inventory: inventory.clone(),
         recorder: recorder.clone(),
         started: jiff::Timestamp::now(),

@@ -87,6 +87,90 @@ pub async fn describe(
             text(&process["memoryMiB"])
         ));
     }
+    let lifecycle = &body["lifecycle"];
+    if lifecycle.is_object() {
+        lines.push(format!(
+            "Lifecycle:     policy {}{}",
+            text(&lifecycle["policy"]),
+            if lifecycle["dryRun"] == true {
+                " (dry run)"
+            } else {
+                ""
+            }
+        ));
+        for key in [
+            "idleTimeout",
+            "maxRuntime",
+            "stopGracePeriod",
+            "onIdle",
+            "startupGrace",
+            "removeAfterStop",
+            "gpuHoldAfterStop",
+            "createdTimeout",
+            "gpuUtilBelow",
+            "cpuBelow",
+            "networkBelow",
+        ] {
+            let limit = &lifecycle["limits"][key];
+            let value = limit["value"]
+                .as_str()
+                .map_or_else(|| "none".to_owned(), str::to_owned);
+            lines.push(format!(
+                "  {key:<17} {value:<10} from {}",
+                text(&limit["source"])
+            ));
+        }
+        for exemption in lifecycle["exemptions"].as_array().into_iter().flatten() {
+            lines.push(format!(
+                "  exempt from {} ({}), until {}",
+                exemption["from"],
+                text(&exemption["reason"]),
+                text(&exemption["expires"])
+            ));
+        }
+        let signals = &lifecycle["signals"];
+        let show = |name: &str| {
+            let signal = &signals[name];
+            match signal["value"].as_str() {
+                Some(value) => format!(
+                    "{name} {value} ({})",
+                    if signal["idle"] == true {
+                        "idle"
+                    } else {
+                        "active"
+                    }
+                ),
+                None => format!("{name} unknown"),
+            }
+        };
+        lines.push(format!(
+            "  signals           {}, {}, {}, keep-alive {}",
+            show("gpu"),
+            show("cpu"),
+            show("network"),
+            if signals["keepAlive"] == true {
+                "fresh"
+            } else {
+                "none"
+            }
+        ));
+        lines.push(format!(
+            "  idle since        {}",
+            text(&lifecycle["idleSince"])
+        ));
+        lines.push(format!(
+            "  next action at    {}",
+            text(&lifecycle["nextDeadline"])
+        ));
+        lines.push(format!(
+            "  warnings sent     idle {}, runtime {}",
+            text(&lifecycle["idleWarningsSent"]),
+            text(&lifecycle["runtimeWarningsSent"])
+        ));
+        if let Some(note) = lifecycle["note"].as_str() {
+            lines.push(format!("  note              {note}"));
+        }
+    }
     lines.push("Labels:".to_owned());
     for (key, value) in body["labels"].as_object().into_iter().flatten() {
         lines.push(format!("  {key}={}", text(value)));

@@ -103,17 +103,33 @@ fn specs(body: &Value) -> String {
     lines.join("\n")
 }
 
+/// Time until `timestamp`, compact (`in 5m`), or `-`.
+fn until(timestamp: &Value) -> String {
+    let Some(at) = timestamp
+        .as_str()
+        .and_then(|text| text.parse::<jiff::Timestamp>().ok())
+    else {
+        return "-".to_owned();
+    };
+    let seconds = at.duration_since(jiff::Timestamp::now()).as_secs().max(0);
+    match seconds {
+        0..60 => format!("{seconds}s"),
+        60..3600 => format!("{}m", seconds / 60),
+        3600..86_400 => format!("{}h", seconds / 3600),
+        _ => format!("{}d", seconds / 86_400),
+    }
+}
+
 fn containers(body: &Value, wide: bool) -> String {
-    let mut lines = vec![format!(
-        "{:<28} {:<12} {:<13} {:<8} {:>4} {:>6}{}",
-        "NAME",
-        "USER",
-        "ORIGIN",
-        "STATUS",
-        "GPUS",
-        "AGE",
-        if wide { "  ID            IMAGE" } else { "" }
-    )];
+    let header = format!(
+        "{:<20} {:<12} {:<11} {:<8} {:>4} {:>5} {:>5} {:>8}",
+        "NAME", "USER", "ORIGIN", "STATUS", "GPUS", "AGE", "IDLE", "DEADLINE"
+    );
+    let mut lines = vec![if wide {
+        format!("{header}  ID            IMAGE")
+    } else {
+        header
+    }];
     for container in body["containers"].as_array().into_iter().flatten() {
         let gpus = container["gpus"].as_array().map_or(0, Vec::len);
         let extra = if wide {
@@ -126,13 +142,15 @@ fn containers(body: &Value, wide: bool) -> String {
             String::new()
         };
         lines.push(format!(
-            "{:<28} {:<12} {:<13} {:<8} {:>4} {:>6}{extra}",
-            fit_middle(&text(&container["name"]), 28),
+            "{:<20} {:<12} {:<11} {:<8} {:>4} {:>5} {:>5} {:>8}{extra}",
+            fit_middle(&text(&container["name"]), 20),
             fit(&text(&container["user"]), 12),
-            fit(&text(&container["origin"]), 13),
+            fit(&text(&container["origin"]), 11),
             text(&container["status"]),
             gpus,
-            age(&container["createdAt"])
+            age(&container["createdAt"]),
+            age(&container["idleSince"]),
+            until(&container["nextDeadline"]),
         ));
     }
     lines.join("\n")

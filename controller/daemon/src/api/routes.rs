@@ -34,6 +34,8 @@ pub struct ApiState {
     pub board: crate::controllers::status::StatusBoard,
     /// Tells the controllers a spec changed.
     pub notify: SpecChanged,
+    /// Lifecycle facts per container.
+    pub lifecycle: crate::controllers::lifecycle::executor::LifecycleViews,
     /// What the controller observes.
     pub inventory: SharedInventory,
     /// Event sink.

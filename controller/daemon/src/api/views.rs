@@ -236,6 +236,13 @@ pub async fn container(
         view["gpuAccess"] = json!(info.gpu);
         view["pid"] = json!(info.pid);
         view["exitCode"] = json!(info.exit_code);
+        view["lifecycle"] = state
+            .lifecycle
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&info.id)
+            .cloned()
+            .unwrap_or(Value::Null);
         view["gpuProcesses"] = json!(inventory
             .gpu_processes
             .iter()

@@ -32,6 +32,8 @@ pub struct Controllers {
     pub orphans: Handle<String>,
     /// ContainerLifecyclePolicy resources.
     pub lifecycle: Handle<String>,
+    /// Lifecycle facts per container, for the API.
+    pub lifecycle_views: super::lifecycle::executor::LifecycleViews,
 }
 
 impl Controllers {
@@ -150,7 +152,9 @@ pub fn start(
         sampler: std::sync::Mutex::new(Sampler::default()),
         proc_root: "/proc".into(),
         dry_run: shared.flags.dry_run,
+        views: super::lifecycle::executor::LifecycleViews::default(),
     };
+    let lifecycle_views = lifecycle.views.clone();
     // A pass may stop several containers, each with its stopGracePeriod.
     let lifecycle = Controller::new(
         "container-lifecycle",
@@ -161,6 +165,7 @@ pub fn start(
         dcgm: dcgm.handle(),
         orphans: orphans.handle(),
         lifecycle: lifecycle.handle(),
+        lifecycle_views,
     };
     tasks.spawn(dcgm.run(shutdown.clone()));
     tasks.spawn(orphans.run(shutdown.clone()));

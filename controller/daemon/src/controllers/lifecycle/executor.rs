@@ -43,6 +43,58 @@ pub struct LifecycleContext {
     pub proc_root: PathBuf,
     /// `--dry-run`.
     pub dry_run: bool,
+    /// What `describe container` and `get containers` show, by container id.
+    pub views: LifecycleViews,
+}
+
+/// The lifecycle facts of each container (limits with sources, signals, deadlines), shared
+/// with the API.
+pub type LifecycleViews = Arc<std::sync::RwLock<HashMap<String, serde_json::Value>>>;
+
+fn sourced<T: ToString>(value: Option<T>, source: &resolve::LimitSource) -> serde_json::Value {
+    json!({ "value": value.map(|value| value.to_string()), "source": source.to_string() })
+}
+
+fn view(
+    name: &str,
+    limits: &resolve::ResolvedLimits,
+    sample: &super::plan::Sample,
+    memory: &Memory,
+    decided: &Plan,
+    dry_run: bool,
+) -> serde_json::Value {
+    let signal = |value: Option<String>, below: bool| json!({ "value": value, "idle": below });
+    json!({
+        "policy": name,
+        "dryRun": dry_run,
+        "group": limits.group,
+        "limits": {
+            "idleTimeout": sourced(limits.idle_timeout.value, &limits.idle_timeout.source),
+            "maxRuntime": sourced(limits.max_runtime.value, &limits.max_runtime.source),
+            "stopGracePeriod": sourced(Some(limits.stop_grace_period.value), &limits.stop_grace_period.source),
+            "onIdle": sourced(Some(format!("{:?}", limits.on_idle.value)), &limits.on_idle.source),
+            "removeAfterStop": sourced(limits.remove_after_stop.value, &limits.remove_after_stop.source),
+            "gpuHoldAfterStop": sourced(limits.gpu_hold_after_stop.value, &limits.gpu_hold_after_stop.source),
+            "createdTimeout": sourced(limits.created_timeout.value, &limits.created_timeout.source),
+            "startupGrace": sourced(Some(limits.startup_grace.value), &limits.startup_grace.source),
+            "gpuUtilBelow": sourced(Some(limits.gpu_util_below.value), &limits.gpu_util_below.source),
+            "cpuBelow": sourced(Some(limits.cpu_below.value), &limits.cpu_below.source),
+            "networkBelow": sourced(Some(limits.network_below.value), &limits.network_below.source),
+        },
+        "exemptions": limits.exemptions.iter().map(|exemption| json!({ "from": exemption.exempt_from, "reason": exemption.reason, "expires": exemption.expires })).collect::<Vec<_>>(),
+        "signals": {
+            "gpu": signal(sample.gpu.map(|gpu| format!("{gpu:.0}%")), sample.gpu.is_some_and(|gpu| gpu < limits.gpu_util_below.value.value())),
+            "cpu": signal(sample.cpu.map(|cpu| format!("{cpu:.1}%")), sample.cpu.is_some_and(|cpu| cpu < limits.cpu_below.value.value())),
+            "network": signal(sample.network.map(|bytes| format!("{bytes}B")), sample.network.is_some_and(|bytes| bytes < limits.network_below.value.bytes())),
+            "keepAlive": sample.keep_alive,
+        },
+        "idle": decided.idle,
+        "idleSince": decided.memory.idle_since.map(|at| format!("{at:.3}")),
+        "idleWarningsSent": memory.idle_warned.len().max(decided.memory.idle_warned.len()),
+        "runtimeWarningsSent": decided.memory.runtime_warned.len(),
+        "nextDeadline": decided.next_deadline.map(|at| format!("{at:.3}")),
+        "note": decided.note,
+    })
 }
 
 /// Reconciles one `ContainerLifecyclePolicy`, keyed by name, over every container.
@@ -205,6 +257,14 @@ impl Reconciler<String> for LifecycleReconciler {
             let key = format!("{name}/{}", record.info.id);
             let memory: Memory = context.state.get(SECTION, &key).unwrap_or_default();
             let decided = plan(&subject, &limits, &sample, &memory, idle_factor, now);
+            context
+                .views
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(
+                    record.info.id.clone(),
+                    view(&name, &limits, &sample, &memory, &decided, dry_run),
+                );
             idle += usize::from(decided.idle);
             execute(context, &client, &spec, record, &limits, &decided, dry_run).await;
             if decided.memory != memory
