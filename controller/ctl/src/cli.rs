@@ -71,6 +71,27 @@ pub enum Command {
     Describe(DescribeArgs),
     /// Print the man page (roff).
     Man,
+    /// Convert the incumbent's resource-limits.yaml (and companions) into a ContainerLifecyclePolicy.
+    ImportLegacy(ImportLegacyArgs),
+}
+
+/// Arguments of `import-legacy`.
+#[derive(Debug, clap::Args)]
+pub struct ImportLegacyArgs {
+    /// The incumbent's config/runtime/resource-limits.yaml.
+    pub resource_limits: PathBuf,
+    /// Its lifecycle-exemptions.yaml.
+    #[arg(long)]
+    pub exemptions: Option<PathBuf>,
+    /// Directory with `<group>.members` files.
+    #[arg(long)]
+    pub groups_dir: Option<PathBuf>,
+    /// Its user-overrides.yaml.
+    #[arg(long)]
+    pub user_overrides: Option<PathBuf>,
+    /// metadata.name of the policy.
+    #[arg(long, default_value = "imported-lifecycle")]
+    pub name: String,
 }
 
 /// Arguments of `describe`.

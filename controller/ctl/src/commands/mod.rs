@@ -6,6 +6,7 @@ mod describe;
 mod diff;
 mod events;
 mod get;
+mod import_legacy;
 mod schema;
 mod status;
 mod validate;
@@ -34,6 +35,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Diff(args) => block_on(diff::diff(&args, &cli.socket)),
         Command::Describe(args) => block_on(describe::describe(&args, &cli.socket, cli.output)),
         Command::Man => Ok(completion::man()),
+        Command::ImportLegacy(args) => import_legacy::import_legacy(&args),
         Command::Wait(args) => block_on(wait::wait(&args, &cli.socket)),
     }
 }
