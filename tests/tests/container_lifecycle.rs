@@ -512,3 +512,42 @@ async fn describe_shows_limits_with_sources_signals_and_the_next_action() {
         "{table}"
     );
 }
+
+#[tokio::test]
+async fn a_keep_alive_file_inside_a_container_without_mounts_is_found_through_docker_exec() {
+    let scope = TestScope::new("life-exec").await;
+    let user = format!("exec{}", std::process::id());
+    let alerts = alerts_dir();
+    let daemon = started();
+    apply(
+        &daemon,
+        &policy(alerts.path(), &user, "idleTimeout: 3s, onIdle: stop", ""),
+    );
+    let kept = scope
+        .container(
+            ContainerRequest::sleeper("kept")
+                .label("ds01.user", &user)
+                .shell("mkdir -p /workspace && touch /workspace/.keep-alive && exec sleep 300"),
+        )
+        .await;
+    let control = scope
+        .container(ContainerRequest::sleeper("control").label("ds01.user", &user))
+        .await;
+    daemon.wait_for_event(WAIT, "the control container's stop", |event| {
+        event["event_type"] == "lifecycle.idle_stop"
+            && event["details"]["container_id"] == control[..12]
+    });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let running = scope
+        .docker
+        .inspect_container(&kept, None)
+        .await
+        .expect("exists")
+        .state
+        .and_then(|state| state.running);
+    assert_eq!(running, Some(true), "the kept-alive container was stopped");
+    assert!(
+        events_for(&daemon, &kept, "lifecycle.idle_warning").is_empty(),
+        "warned despite a fresh keep-alive file"
+    );
+}

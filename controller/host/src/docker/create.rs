@@ -195,3 +195,53 @@ impl DockerClient {
         Ok(())
     }
 }
+
+impl DockerClient {
+    /// Runs a command inside a running container and returns its standard output (at most
+    /// 64 KiB), giving up after `timeout`.
+    ///
+    /// # Errors
+    /// When Docker refuses or the command does not finish in time.
+    pub async fn exec_output(
+        &self,
+        id: &str,
+        command: Vec<String>,
+        timeout: std::time::Duration,
+    ) -> Result<String, DockerError> {
+        let docker = self.raw()?;
+        let options = bollard::models::ExecConfig {
+            cmd: Some(command),
+            attach_stdout: Some(true),
+            attach_stderr: Some(false),
+            ..bollard::models::ExecConfig::default()
+        };
+        let exec = docker
+            .create_exec(id, options)
+            .await
+            .map_err(super::request_error(format!("exec in {id}")))?;
+        let started = docker
+            .start_exec(&exec.id, None)
+            .await
+            .map_err(super::request_error(format!("exec in {id}")))?;
+        let bollard::exec::StartExecResults::Attached { mut output, .. } = started else {
+            return Ok(String::new());
+        };
+        let collect = async {
+            let mut text = String::new();
+            while let Some(chunk) = output.next().await {
+                let chunk = chunk.map_err(super::request_error(format!("exec in {id}")))?;
+                if text.len() < 64 << 10 {
+                    text.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+                }
+            }
+            Ok::<String, DockerError>(text)
+        };
+        match tokio::time::timeout(timeout, collect).await {
+            Ok(result) => result,
+            Err(_) => Err(DockerError::Request {
+                operation: format!("exec in {id}"),
+                source: bollard::errors::Error::RequestTimeoutError,
+            }),
+        }
+    }
+}

@@ -256,7 +256,26 @@ impl Reconciler<String> for LifecycleReconciler {
             };
             let key = format!("{name}/{}", record.info.id);
             let memory: Memory = context.state.get(SECTION, &key).unwrap_or_default();
-            let decided = plan(&subject, &limits, &sample, &memory, idle_factor, now);
+            let mut decided = plan(&subject, &limits, &sample, &memory, idle_factor, now);
+            // Without a bind mount over the keep-alive file, look inside the container, but only
+            // when an idle warning or stop is about to go out.
+            let idle_action = decided.steps.iter().any(|step| {
+                matches!(
+                    step,
+                    Step::Warn { kind: "idle", .. } | Step::Stop { reason: "idle", .. }
+                )
+            });
+            if idle_action
+                && !sample.keep_alive
+                && super::signals::host_path(record, &spec.keep_alive.file).is_none()
+                && keep_alive_inside(&client, record, &spec).await
+            {
+                let sample = super::plan::Sample {
+                    keep_alive: true,
+                    ..sample.clone()
+                };
+                decided = plan(&subject, &limits, &sample, &memory, idle_factor, now);
+            }
             context
                 .views
                 .write()
@@ -306,6 +325,34 @@ impl Reconciler<String> for LifecycleReconciler {
                 .max(Duration::from_millis(50)),
         ))
     }
+}
+
+/// Whether the keep-alive file inside the container is younger than `keepAlive.maxAge`
+/// (`stat` through `docker exec`; any failure reads as no keep-alive file).
+async fn keep_alive_inside(
+    client: &DockerClient,
+    record: &ContainerRecord,
+    spec: &ContainerLifecyclePolicySpec,
+) -> bool {
+    let command = ["stat", "-c", "%Y", spec.keep_alive.file.as_str()]
+        .map(str::to_owned)
+        .to_vec();
+    let Ok(output) = client
+        .exec_output(&record.info.id, command, Duration::from_secs(5))
+        .await
+    else {
+        return false;
+    };
+    let Some(modified) = output
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .and_then(|seconds| jiff::Timestamp::from_second(seconds).ok())
+    else {
+        return false;
+    };
+    let age = jiff::Timestamp::now().duration_since(modified);
+    Duration::try_from(age).is_ok_and(|age| age < spec.keep_alive.max_age.std())
 }
 
 fn message(record: &ContainerRecord, what: &str, when: jiff::Timestamp, why: &str) -> String {
