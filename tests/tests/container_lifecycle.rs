@@ -551,3 +551,49 @@ async fn a_keep_alive_file_inside_a_container_without_mounts_is_found_through_do
         "warned despite a fresh keep-alive file"
     );
 }
+
+#[tokio::test]
+async fn apply_dry_run_of_a_new_policy_lists_what_it_would_stop_and_when() {
+    let scope = TestScope::new("life-preview").await;
+    let user = format!("preview{}", std::process::id());
+    let alerts = alerts_dir();
+    let daemon = started();
+    let id = scope
+        .container(ContainerRequest::sleeper("previewed").label("ds01.user", &user))
+        .await;
+    daemon.wait_for_inventory(WAIT, "the container", |inventory| {
+        inventory["containers"].get(&id[..12]).is_some()
+    });
+    let path = policy(
+        alerts.path(),
+        &user,
+        "maxRuntime: 2h, idleTimeout: 30m, onIdle: stopAndRemove",
+        "",
+    );
+    let (code, stdout, stderr) = daemon.ctl(&["apply", "-f", &path, "--dry-run"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("containerlifecyclepolicy/lab created (dry run)"),
+        "{stdout}"
+    );
+    let name = scope.name("previewed");
+    let runtime = stdout
+        .lines()
+        .find(|line| line.contains(&name) && line.contains("maxRuntime 2h"))
+        .unwrap_or_else(|| panic!("no runtime stop previewed:\n{stdout}"));
+    assert!(
+        runtime.contains(&format!("from users.{user}")) && runtime.contains(" stop "),
+        "{runtime}"
+    );
+    assert!(
+        stdout.lines().any(|line| line.contains(&name)
+            && line.contains("stop and remove")
+            && line.contains("idleTimeout 30m")),
+        "{stdout}"
+    );
+    let (_, status, _) = daemon.ctl(&["status", "-o", "json"]);
+    assert!(
+        status.contains("\"resources\": []"),
+        "a dry run stored the policy: {status}"
+    );
+}

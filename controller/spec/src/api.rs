@@ -48,6 +48,27 @@ pub struct ApplyResponse {
     pub results: Vec<ApplyResult>,
     /// Whether nothing was stored.
     pub dry_run: bool,
+    /// With a dry run of a lifecycle policy: what it would do to the containers there now.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub preview: Vec<PreviewAction>,
+}
+
+/// One action a policy would take, as previewed by `apply --dry-run`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PreviewAction {
+    /// The policy.
+    pub resource: String,
+    /// Container name.
+    pub container: String,
+    /// Its owner.
+    pub user: String,
+    /// `stop`, `stop and remove`, `remove`.
+    pub action: String,
+    /// When (RFC 3339), or the earliest time for idle stops.
+    pub at: String,
+    /// Why, with the limit and its source.
+    pub reason: String,
 }
 
 /// The error body of every failed request.

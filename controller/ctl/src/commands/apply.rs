@@ -60,6 +60,15 @@ pub async fn apply(
         for result in &response.results {
             printer::data(&format!("{} {}{suffix}", result.resource, result.outcome));
         }
+        if !response.preview.is_empty() {
+            printer::data("\nWould act on containers there now (soonest first):");
+            for action in &response.preview {
+                printer::data(&format!(
+                    "  {}  {} {} (owner {}): {}",
+                    action.at, action.action, action.container, action.user, action.reason
+                ));
+            }
+        }
     }
     Ok(ExitStatus::Success)
 }

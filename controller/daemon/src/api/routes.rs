@@ -168,10 +168,25 @@ async fn apply(
             crate::inventory::docker_watch::error_chain(&other),
         ),
     };
+    let mut preview = Vec::new();
     let outcomes: Vec<(String, ApplyOutcome)> = if request.dry_run {
-        store
-            .plan(&sources)
-            .map_err(invalid)?
+        let planned = store.plan(&sources).map_err(invalid)?;
+        let inventory = state
+            .inventory
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        for (item, _) in &planned {
+            if let ds01_spec::SpecBody::ContainerLifecyclePolicy(spec) = &item.resource.spec {
+                preview.extend(crate::controllers::lifecycle::preview::preview(
+                    &item.resource.reference(),
+                    spec,
+                    &inventory,
+                    &state.lifecycle,
+                ));
+            }
+        }
+        planned
             .into_iter()
             .map(|(item, outcome)| (item.resource.reference(), outcome))
             .collect()
@@ -218,6 +233,7 @@ async fn apply(
     Ok(Json(ApplyResponse {
         results,
         dry_run: request.dry_run,
+        preview,
     }))
 }
 

@@ -105,7 +105,11 @@ pub struct LifecycleReconciler(pub Arc<LifecycleContext>);
 #[error("docker is not reachable")]
 pub struct NotConnected(#[source] ds01_host::docker::DockerError);
 
-fn untouchable(record: &ContainerRecord, spec: &ContainerLifecyclePolicySpec) -> Option<String> {
+/// Why a container must not be touched by this policy, if it must not.
+pub fn untouchable(
+    record: &ContainerRecord,
+    spec: &ContainerLifecyclePolicySpec,
+) -> Option<String> {
     let labels = || {
         record
             .info
@@ -129,7 +133,8 @@ fn untouchable(record: &ContainerRecord, spec: &ContainerLifecyclePolicySpec) ->
     None
 }
 
-fn members_files(spec: &ContainerLifecyclePolicySpec) -> HashMap<String, Vec<String>> {
+/// Each group's `membersFile` content.
+pub fn members_files(spec: &ContainerLifecyclePolicySpec) -> HashMap<String, Vec<String>> {
     spec.groups
         .iter()
         .filter_map(|(name, group)| {

@@ -3,4 +3,5 @@
 pub mod executor;
 pub mod notify;
 pub mod plan;
+pub mod preview;
 pub mod signals;
