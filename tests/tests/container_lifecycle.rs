@@ -73,7 +73,7 @@ async fn gone(scope: &TestScope, id: &str) -> bool {
 }
 
 #[tokio::test]
-async fn an_idle_container_is_warned_twice_then_stopped_and_removed_at_its_timeout() {
+async fn an_idle_gpu_container_is_warned_twice_then_stopped_and_removed_at_its_timeout() {
     let scope = TestScope::new("life-idle").await;
     let user = format!("idle{}", std::process::id());
     let alerts = alerts_dir();
@@ -130,7 +130,7 @@ async fn an_idle_container_is_warned_twice_then_stopped_and_removed_at_its_timeo
 }
 
 #[tokio::test]
-async fn busy_kept_alive_and_protected_containers_are_not_stopped() {
+async fn busy_cpu_network_kept_alive_and_protected_containers_are_not_stopped() {
     let scope = TestScope::new("life-busy").await;
     let user = format!("busy{}", std::process::id());
     let alerts = alerts_dir();
@@ -142,10 +142,17 @@ async fn busy_kept_alive_and_protected_containers_are_not_stopped() {
         &policy(
             alerts.path(),
             &user,
-            "idleTimeout: 3s, onIdle: stopAndRemove",
+            // cpuBelow 50: the traffic container's own CPU use is not what keeps it active.
+            "idleTimeout: 3s, onIdle: stopAndRemove, idle: {cpuBelow: 50}",
             "  protectedLabels: [\"ds01.protected=true\"]\n",
         ),
     );
+    // About 2.6 MB/s in and out over the bridge: above networkBelow (1MiB per 1 s interval).
+    let chatty = scope
+        .container(ContainerRequest::sleeper("chatty").label("ds01.user", &user).shell(
+            "while :; do ping -c 100 -s 65000 -i 0.05 172.17.0.1 >/dev/null 2>&1 || sleep 0.1; done",
+        ))
+        .await;
     let busy = scope
         .container(
             ContainerRequest::sleeper("busy")
@@ -177,6 +184,7 @@ async fn busy_kept_alive_and_protected_containers_are_not_stopped() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     for (id, what) in [
         (&busy, "busy"),
+        (&chatty, "network-active"),
         (&kept, "kept alive"),
         (&protected, "protected"),
     ] {
