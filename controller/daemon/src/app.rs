@@ -71,6 +71,10 @@ pub async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .baseline = file::load_baseline(&flags.inventory_path());
     let (changes, _) = broadcast::channel(4096);
+    // Subscribed before any watcher starts, so no early change (Docker unreachable at start-up,
+    // the first relist) is missed by the inventory file or the controllers.
+    let changes_for_file = changes.subscribe();
+    let changes_for_controllers = changes.subscribe();
     let nvml = init_gpus(&flags, &inventory);
     let observer = Arc::new(Observer {
         inventory: inventory.clone(),
@@ -120,7 +124,7 @@ pub async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
     let controllers = controllers::start::start(&shared, &shutdown, &mut tasks)?;
     controllers.trigger_everything(&store).await;
     tasks.spawn(route_changes(
-        changes.subscribe(),
+        changes_for_controllers,
         store.clone(),
         inventory.clone(),
         controllers.clone(),
@@ -152,7 +156,7 @@ pub async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
     tasks.spawn(write_inventory_on_change(
         flags.inventory_path(),
         inventory.clone(),
-        changes.subscribe(),
+        changes_for_file,
         shutdown.clone(),
     ));
 
