@@ -522,7 +522,7 @@ async fn describe_shows_limits_with_sources_signals_and_the_next_action() {
 }
 
 #[tokio::test]
-async fn a_keep_alive_file_inside_a_container_without_mounts_is_found_through_docker_exec() {
+async fn a_keep_alive_file_inside_a_container_without_mounts_is_found_through_its_root() {
     let scope = TestScope::new("life-exec").await;
     let user = format!("exec{}", std::process::id());
     let alerts = alerts_dir();
@@ -553,10 +553,19 @@ async fn a_keep_alive_file_inside_a_container_without_mounts_is_found_through_do
         .expect("exists")
         .state
         .and_then(|state| state.running);
-    assert_eq!(running, Some(true), "the kept-alive container was stopped");
+    assert_eq!(
+        running,
+        Some(true),
+        "the kept-alive container was stopped: {:#?}",
+        daemon
+            .events()
+            .iter()
+            .filter(|event| event["details"]["container_id"] == kept[..12])
+            .collect::<Vec<_>>()
+    );
     assert!(
-        events_for(&daemon, &kept, "lifecycle.idle_warning").is_empty(),
-        "warned despite a fresh keep-alive file"
+        events_for(&daemon, &kept, "lifecycle.idle_stop").is_empty(),
+        "stopped despite a fresh keep-alive file"
     );
 }
 

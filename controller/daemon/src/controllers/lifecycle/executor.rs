@@ -261,26 +261,7 @@ impl Reconciler<String> for LifecycleReconciler {
             };
             let key = format!("{name}/{}", record.info.id);
             let memory: Memory = context.state.get(SECTION, &key).unwrap_or_default();
-            let mut decided = plan(&subject, &limits, &sample, &memory, idle_factor, now);
-            // Without a bind mount over the keep-alive file, look inside the container, but only
-            // when an idle warning or stop is about to go out.
-            let idle_action = decided.steps.iter().any(|step| {
-                matches!(
-                    step,
-                    Step::Warn { kind: "idle", .. } | Step::Stop { reason: "idle", .. }
-                )
-            });
-            if idle_action
-                && !sample.keep_alive
-                && super::signals::host_path(record, &spec.keep_alive.file).is_none()
-                && keep_alive_inside(&client, record, &spec).await
-            {
-                let sample = super::plan::Sample {
-                    keep_alive: true,
-                    ..sample.clone()
-                };
-                decided = plan(&subject, &limits, &sample, &memory, idle_factor, now);
-            }
+            let decided = plan(&subject, &limits, &sample, &memory, idle_factor, now);
             context
                 .views
                 .write()
@@ -290,12 +271,13 @@ impl Reconciler<String> for LifecycleReconciler {
                     view(&name, &limits, &sample, &memory, &decided, dry_run),
                 );
             idle += usize::from(decided.idle);
-            execute(context, &client, &spec, record, &limits, &decided, dry_run).await;
+            // Remember before acting: a crash in between loses at most a warning, never repeats one.
             if decided.memory != memory
                 && let Err(error) = context.state.set(SECTION, &key, &decided.memory)
             {
                 tracing::warn!(%error, "cannot persist lifecycle timers");
             }
+            execute(context, &client, &spec, record, &limits, &decided, dry_run).await;
             if let Some(deadline) = decided.next_deadline {
                 next = Some(next.map_or(deadline, |existing| existing.min(deadline)));
             }
@@ -330,34 +312,6 @@ impl Reconciler<String> for LifecycleReconciler {
                 .max(Duration::from_millis(50)),
         ))
     }
-}
-
-/// Whether the keep-alive file inside the container is younger than `keepAlive.maxAge`
-/// (`stat` through `docker exec`; any failure reads as no keep-alive file).
-async fn keep_alive_inside(
-    client: &DockerClient,
-    record: &ContainerRecord,
-    spec: &ContainerLifecyclePolicySpec,
-) -> bool {
-    let command = ["stat", "-c", "%Y", spec.keep_alive.file.as_str()]
-        .map(str::to_owned)
-        .to_vec();
-    let Ok(output) = client
-        .exec_output(&record.info.id, command, Duration::from_secs(5))
-        .await
-    else {
-        return false;
-    };
-    let Some(modified) = output
-        .trim()
-        .parse::<i64>()
-        .ok()
-        .and_then(|seconds| jiff::Timestamp::from_second(seconds).ok())
-    else {
-        return false;
-    };
-    let age = jiff::Timestamp::now().duration_since(modified);
-    Duration::try_from(age).is_ok_and(|age| age < spec.keep_alive.max_age.std())
 }
 
 fn message(record: &ContainerRecord, what: &str, when: jiff::Timestamp, why: &str) -> String {
@@ -442,6 +396,14 @@ async fn execute(
                     let file =
                         notify::to_container(client, record, &spec.notify.container_file, &text)
                             .await;
+                    if file == Ok(notify::Delivery::Exec) {
+                        // The exec used the container's CPU: that is not the owner's activity.
+                        context
+                            .sampler
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .rebaseline(&record.info.id);
+                    }
                     delivered = json!({ "terminals": terminals, "alert_file": file.err().unwrap_or_else(|| "appended".to_owned()) });
                 }
                 context.recorder.emit(event, user, base(json!({ "percent": percent, "limit": limit.map(|limit| limit.to_string()), "source": source.to_string(), "deadline": format!("{deadline:.3}"), "delivered": delivered })));

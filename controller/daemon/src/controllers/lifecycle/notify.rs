@@ -5,7 +5,7 @@ use std::{io::Write, os::unix::fs::OpenOptionsExt, path::Path};
 
 use ds01_host::docker::DockerClient;
 
-use super::signals::host_path;
+use super::signals::host_path_parts;
 use crate::inventory::ContainerRecord;
 
 /// Size of one `struct utmp` record on Linux x86-64 and aarch64.
@@ -50,7 +50,18 @@ pub fn to_terminals(user: &str, message: &str) -> usize {
     delivered
 }
 
-/// Appends `message` to the container's alert file.
+/// How a warning reached the container's alert file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// Appended through the host path of a bind mount.
+    Mount,
+    /// Appended by a command run inside the container (its CPU use is the controller's).
+    Exec,
+}
+
+/// Appends `message` to the container's alert file. Through a bind mount the file is opened
+/// without following symlinks (the directory belongs to the user), else a command inside the
+/// container appends it.
 ///
 /// # Errors
 /// A sentence saying why it could not.
@@ -59,16 +70,35 @@ pub async fn to_container(
     record: &ContainerRecord,
     file: &str,
     message: &str,
-) -> Result<(), String> {
-    if let Some(path) = host_path(record, file) {
+) -> Result<Delivery, String> {
+    if let Some((source, rest)) = host_path_parts(record, file) {
+        let path = std::path::PathBuf::from(format!("{}{rest}", source.display()));
+        let refuse = |why: &str| format!("not appending to {}: {why}", path.display());
+        // The directories below the mount point belong to the container's user: none of them
+        // may be a symlink leading out of it.
+        let mut inside = source.clone();
+        let components: Vec<&str> = rest.split('/').filter(|part| !part.is_empty()).collect();
+        let symlink_on_the_way = components
+            .iter()
+            .take(components.len().saturating_sub(1))
+            .any(|part| {
+                inside.push(part);
+                std::fs::symlink_metadata(&inside)
+                    .is_ok_and(|metadata| metadata.file_type().is_symlink())
+            });
+        if symlink_on_the_way {
+            return Err(refuse("a directory on the way is a symlink"));
+        }
         let mut handle = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
+            .custom_flags(nix::libc::O_NOFOLLOW)
             .open(&path)
-            .map_err(|error| format!("cannot append to {}: {error}", path.display()))?;
-        return handle
+            .map_err(|error| refuse(&error.to_string()))?;
+        handle
             .write_all(format!("{message}\n").as_bytes())
-            .map_err(|error| format!("cannot append to {}: {error}", path.display()));
+            .map_err(|error| refuse(&error.to_string()))?;
+        return Ok(Delivery::Mount);
     }
     let script = "mkdir -p \"$(dirname \"$2\")\" 2>/dev/null; printf '%s\\n' \"$1\" >> \"$2\"";
     let command = ["sh", "-c", script, "ds01-notify", message, file]
@@ -77,5 +107,6 @@ pub async fn to_container(
     client
         .exec_detached(&record.info.id, command)
         .await
-        .map_err(|error| ds01_runtime::error_chain(&error))
+        .map_err(|error| ds01_runtime::error_chain(&error))?;
+    Ok(Delivery::Exec)
 }

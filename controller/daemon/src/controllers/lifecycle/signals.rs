@@ -101,6 +101,12 @@ impl Sampler {
         }
     }
 
+    /// Drops a container's counters so its next sample starts a fresh delta (after the
+    /// controller itself ran something inside it, which must not count as the owner's activity).
+    pub fn rebaseline(&mut self, id: &str) {
+        self.previous.remove(id);
+    }
+
     /// Forgets containers that no longer exist.
     pub fn retain(&mut self, existing: &dyn Fn(&str) -> bool) {
         self.previous.retain(|id, _| existing(id));
@@ -145,14 +151,20 @@ fn gpu_signal(record: &ContainerRecord, inventory: &Inventory) -> Option<f64> {
 }
 
 /// A keep-alive file younger than `max_age`, read through the host path of the bind mount
-/// that contains it.
+/// that contains it, else through the container's root (`/proc/<pid>/root`). Nothing runs in
+/// the container, so the check itself is never activity; a symlink is not followed.
 fn keep_alive_fresh(record: &ContainerRecord, file: &str, max_age: Duration) -> bool {
-    let Some(host_path) = host_path(record, file) else {
-        return false;
-    };
-    std::fs::metadata(host_path)
-        .and_then(|metadata| metadata.modified())
+    let path = host_path(record, file).or_else(|| {
+        record
+            .info
+            .pid
+            .map(|pid| std::path::PathBuf::from(format!("/proc/{pid}/root{file}")))
+    });
+    let Some(path) = path else { return false };
+    std::fs::symlink_metadata(path)
         .ok()
+        .filter(std::fs::Metadata::is_file)
+        .and_then(|metadata| metadata.modified().ok())
         .and_then(|modified| modified.elapsed().ok())
         .is_some_and(|age| age < max_age)
 }
@@ -160,6 +172,16 @@ fn keep_alive_fresh(record: &ContainerRecord, file: &str, max_age: Duration) -> 
 /// The host path of `path` inside the container, when a bind mount covers it.
 #[must_use]
 pub fn host_path(record: &ContainerRecord, path: &str) -> Option<std::path::PathBuf> {
+    host_path_parts(record, path)
+        .map(|(source, rest)| std::path::PathBuf::from(format!("{}{rest}", source.display())))
+}
+
+/// The bind mount's host source covering `path` and the rest of `path` below the mount point.
+#[must_use]
+pub fn host_path_parts(
+    record: &ContainerRecord,
+    path: &str,
+) -> Option<(std::path::PathBuf, String)> {
     record
         .info
         .mounts
@@ -170,10 +192,10 @@ pub fn host_path(record: &ContainerRecord, path: &str) -> Option<std::path::Path
             (rest.is_empty() || rest.starts_with('/')).then(|| {
                 (
                     mount.destination.len(),
-                    std::path::PathBuf::from(format!("{}{rest}", mount.source)),
+                    (std::path::PathBuf::from(&mount.source), rest.to_owned()),
                 )
             })
         })
         .max_by_key(|(length, _)| *length)
-        .map(|(_, path)| path)
+        .map(|(_, parts)| parts)
 }
