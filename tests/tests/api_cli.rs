@@ -79,6 +79,20 @@ fn apply_reports_created_unchanged_and_configured_with_generations() {
         (0, "gpuorphanpolicy/orphans configured")
     );
     assert_eq!(generation(&daemon, "orphans"), 2);
+    // The orphan controller reconciles the new generation: observedGeneration catches up.
+    let started = std::time::Instant::now();
+    loop {
+        let (_, stdout, _) = daemon.ctl(&["status", "-o", "json"]);
+        let status: Value = serde_json::from_str(&stdout).expect("json");
+        if status["resources"][0]["observedGeneration"] == 2 {
+            break;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "observedGeneration never caught up: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let applied = daemon
         .events()
         .iter()
