@@ -506,6 +506,17 @@ async fn describe_shows_limits_with_sources_signals_and_the_next_action() {
             "missing `{expected}`:\n{described}"
         );
     }
+    let (_, listed, _) = daemon.ctl(&["get", "containers", "-o", "json"]);
+    let listed: Value = serde_json::from_str(&listed).expect("json");
+    let watched = listed["containers"]
+        .as_array()
+        .and_then(|all| all.iter().find(|c| c["id"] == id[..12]))
+        .cloned()
+        .expect("listed");
+    assert!(
+        watched["idleSince"].is_string() && watched["nextDeadline"].is_string(),
+        "{watched}"
+    );
     let (_, table, _) = daemon.ctl(&["get", "containers"]);
     let row = table
         .lines()

@@ -53,9 +53,22 @@ pub async fn containers(
         .containers
         .values()
         .partition(|record| me.as_deref().is_none_or(|me| record.user == me));
-    Json(
-        json!({ "containers": visible.into_iter().map(container_view).collect::<Vec<_>>(), "othersHidden": hidden.len() }),
-    )
+    let lifecycle = state
+        .lifecycle
+        .read()
+        .unwrap_or_else(PoisonError::into_inner);
+    let listed: Vec<Value> = visible
+        .into_iter()
+        .map(|record| {
+            let mut view = container_view(record);
+            if let Some(facts) = lifecycle.get(&record.info.id) {
+                view["idleSince"] = facts["idleSince"].clone();
+                view["nextDeadline"] = facts["nextDeadline"].clone();
+            }
+            view
+        })
+        .collect();
+    Json(json!({ "containers": listed, "othersHidden": hidden.len() }))
 }
 
 /// `GET /v1/gpus`.
