@@ -136,6 +136,13 @@ impl SpecStore {
         self.specs.get(&(kind, name.to_owned()))
     }
 
+    /// The spec and generation of one resource, cloned out so the store's lock can be released.
+    #[must_use]
+    pub fn spec_of(&self, kind: Kind, name: &str) -> Option<(ds01_spec::SpecBody, u64)> {
+        self.get(kind, name)
+            .map(|stored| (stored.resource.spec.clone(), stored.generation))
+    }
+
     /// What applying `sources` would do, without writing (`apply --dry-run`, `diff`).
     ///
     /// # Errors

@@ -91,23 +91,15 @@ impl Reconciler<String> for DcgmReconciler {
             .store
             .lock()
             .await
-            .get(Kind::DcgmExporter, &name)
-            .map(|stored| (stored.resource.spec.clone(), stored.generation));
+            .spec_of(Kind::DcgmExporter, &name);
         let Some((SpecBody::DcgmExporter(spec), generation)) = stored else {
             context.board.remove(Kind::DcgmExporter, &name);
             let _ = context.state.remove(SECTION, &name);
             return Ok(Action::await_change());
         };
-        let client = {
-            let mut docker = context.docker.lock().await;
-            if docker.raw().is_err() {
-                docker
-                    .ping()
-                    .await
-                    .map_err(|error| ReconcileError::Transient(error.into()))?;
-            }
-            docker.clone()
-        };
+        let client = crate::controllers::connected(&context.docker)
+            .await
+            .map_err(|error| ReconcileError::Transient(error.into()))?;
         let observed = observe(context, &client, &spec)
             .await
             .map_err(|error| ReconcileError::Transient(error.into()))?;

@@ -158,23 +158,15 @@ impl Reconciler<String> for LifecycleReconciler {
             .store
             .lock()
             .await
-            .get(Kind::ContainerLifecyclePolicy, &name)
-            .map(|stored| (stored.resource.spec.clone(), stored.generation));
+            .spec_of(Kind::ContainerLifecyclePolicy, &name);
         let Some((SpecBody::ContainerLifecyclePolicy(spec), generation)) = stored else {
             context.board.remove(Kind::ContainerLifecyclePolicy, &name);
             return Ok(Action::await_change());
         };
         let dry_run = context.dry_run || spec.mode == PolicyMode::DryRun;
-        let client = {
-            let mut docker = context.docker.lock().await;
-            if docker.raw().is_err() {
-                docker
-                    .ping()
-                    .await
-                    .map_err(|error| ReconcileError::Transient(NotConnected(error)))?;
-            }
-            docker.clone()
-        };
+        let client = crate::controllers::connected(&context.docker)
+            .await
+            .map_err(|error| ReconcileError::Transient(NotConnected(error)))?;
         let now = jiff::Timestamp::now();
         let file_members = members_files(&spec);
         let (records, idle_factor, connected) = {

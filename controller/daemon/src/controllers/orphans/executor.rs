@@ -59,8 +59,7 @@ impl Reconciler<String> for OrphanReconciler {
             .store
             .lock()
             .await
-            .get(Kind::GpuOrphanPolicy, &name)
-            .map(|stored| (stored.resource.spec.clone(), stored.generation));
+            .spec_of(Kind::GpuOrphanPolicy, &name);
         let Some((SpecBody::GpuOrphanPolicy(spec), generation)) = stored else {
             context.board.remove(Kind::GpuOrphanPolicy, &name);
             let _ = context.state.remove(SECTION, &name);
@@ -309,7 +308,9 @@ async fn stop_exporters(context: &OrphanContext) -> Vec<(String, std::time::Dura
             _ => None,
         })
         .collect();
-    let docker = context.docker.lock().await.clone();
+    let Ok(docker) = crate::controllers::connected(&context.docker).await else {
+        return Vec::new();
+    };
     let mut stopped = Vec::new();
     for (name, timeout) in exporters {
         if let Ok(Some(info)) = docker.inspect(&name).await
@@ -323,7 +324,9 @@ async fn stop_exporters(context: &OrphanContext) -> Vec<(String, std::time::Dura
 }
 
 async fn start_exporters(context: &OrphanContext, stopped: &[(String, std::time::Duration)]) {
-    let docker = context.docker.lock().await.clone();
+    let Ok(docker) = crate::controllers::connected(&context.docker).await else {
+        return;
+    };
     for (id, _) in stopped {
         if let Err(error) = docker.start(id).await {
             tracing::warn!(container = %id, error = %ds01_runtime::error_chain(&error), "cannot restart the exporter after a GPU reset");
