@@ -95,9 +95,13 @@ async fn sigterm_drains_and_exits_0_and_a_restart_reports_nothing_twice() {
     let discovered_before = daemon
         .events()
         .iter()
-        .filter(|event| event["event_type"] == "detection.container_discovered")
+        // Other tests create containers meanwhile: only this test's container counts.
+        .filter(|event| {
+            event["event_type"] == "detection.container_discovered"
+                && event["details"]["container_id"] == known[..12]
+        })
         .count();
-    assert!(discovered_before >= 1);
+    assert_eq!(discovered_before, 1);
     let started = std::time::Instant::now();
     assert_eq!(daemon.terminate(Duration::from_secs(25)), Some(0));
     assert!(
@@ -130,7 +134,11 @@ async fn sigterm_drains_and_exits_0_and_a_restart_reports_nothing_twice() {
     let discovered_after = daemon
         .events()
         .iter()
-        .filter(|event| event["event_type"] == "detection.container_discovered")
+        // Other tests create containers meanwhile: only this test's container counts.
+        .filter(|event| {
+            event["event_type"] == "detection.container_discovered"
+                && event["details"]["container_id"] == known[..12]
+        })
         .count();
     assert_eq!(
         discovered_before, discovered_after,
