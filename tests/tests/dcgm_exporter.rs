@@ -167,12 +167,10 @@ async fn the_exporter_is_created_kept_running_recreated_and_left_alone_when_heal
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert!(
-        daemon
-            .events()
-            .iter()
-            .any(|event| event["event_type"] == "dcgm.restarted")
-    );
+    // Docker reports the container running before the controller records why.
+    daemon.wait_for_event(WAIT, "dcgm.restarted", |event| {
+        event["event_type"] == "dcgm.restarted"
+    });
 
     // docker rm -f → recreated.
     scope
@@ -188,6 +186,12 @@ async fn the_exporter_is_created_kept_running_recreated_and_left_alone_when_heal
         .await
         .expect("rm");
     let (second, _) = wait_running_other_than(&scope, &setup.container, Some(&first)).await;
+    daemon.wait_for_event(WAIT, "dcgm.created for the replacement", |event| {
+        event["event_type"] == "dcgm.created"
+            && event["details"]["container_id"]
+                .as_str()
+                .is_some_and(|id| second.starts_with(id))
+    });
     ready(&daemon);
 
     // A controller restart leaves the healthy exporter untouched.
