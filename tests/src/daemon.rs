@@ -19,6 +19,8 @@ pub struct Daemon {
     pub directory: tempfile::TempDir,
     /// Extra arguments it was started with.
     pub arguments: Vec<String>,
+    /// `--metrics-addr`.
+    pub metrics_addr: String,
 }
 
 /// How to start the controller.
@@ -30,6 +32,12 @@ pub struct DaemonOptions {
     pub nvml_state: Option<String>,
     /// More flags.
     pub extra: Vec<String>,
+    /// More environment (e.g. `NOTIFY_SOCKET`).
+    pub env: Vec<(String, String)>,
+    /// `--event-log` (default: `events.jsonl` in the directory).
+    pub event_log: Option<PathBuf>,
+    /// `--metrics-addr` (default: a free local port, so daemons can run side by side).
+    pub metrics_addr: Option<String>,
 }
 
 impl Daemon {
@@ -50,11 +58,22 @@ impl Daemon {
     #[must_use]
     pub fn start_in(directory: tempfile::TempDir, options: DaemonOptions) -> Self {
         let root = directory.path();
+        let metrics_addr = options
+            .metrics_addr
+            .clone()
+            .unwrap_or_else(free_local_address);
         let mut arguments: Vec<String> = vec![
             "--state-dir".into(),
             root.join("state").display().to_string(),
             "--event-log".into(),
-            root.join("events.jsonl").display().to_string(),
+            options
+                .event_log
+                .clone()
+                .unwrap_or_else(|| root.join("events.jsonl"))
+                .display()
+                .to_string(),
+            "--metrics-addr".into(),
+            metrics_addr.clone(),
             "--socket".into(),
             root.join("controller.sock").display().to_string(),
             "--gpu-poll-interval".into(),
@@ -81,6 +100,7 @@ impl Daemon {
             .env("DS01_FAKE_NVML_STATE", root.join("nvml.yaml"))
             .env("DS01_LOG", "info")
             .env("NO_COLOR", "1")
+            .envs(options.env.iter().map(|(key, value)| (key, value)))
             .stdout(Stdio::null())
             .stderr(
                 std::fs::File::create(root.join("controller.log"))
@@ -91,7 +111,27 @@ impl Daemon {
             child,
             directory,
             arguments,
+            metrics_addr,
         }
+    }
+
+    /// The metrics endpoint's body (`GET /metrics`), or `None` while it does not answer.
+    #[must_use]
+    pub fn metrics(&self) -> Option<String> {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&self.metrics_addr).ok()?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .ok()?;
+        stream
+            .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).ok()?;
+        let (head, body) = response.split_once("\r\n\r\n")?;
+        head.starts_with("HTTP/1.1 200")
+            .then(|| body.to_owned())
+            .or_else(|| head.starts_with("HTTP/1.0 200").then(|| body.to_owned()))
     }
 
     /// The temporary directory.
@@ -271,6 +311,13 @@ impl Daemon {
         let directory = tempfile::tempdir().expect("temporary directory");
         std::mem::replace(&mut self.directory, directory)
     }
+}
+
+/// A local TCP address nothing listens on right now.
+fn free_local_address() -> String {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map_or_else(|_| "127.0.0.1:0".to_owned(), |address| address.to_string())
 }
 
 fn nix_pid(child: &Child) -> String {

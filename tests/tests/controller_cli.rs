@@ -50,7 +50,17 @@ async fn once_writes_the_inventory_and_exits_0() {
         .container(ContainerRequest::sleeper("seen").label("ds01.user", "erin"))
         .await;
     let state = tempfile::tempdir().expect("tempdir");
-    let status = Command::new(binary("ds01-controller"))
+    // A policy whose runtime limit the container has passed: one pass decides the stop, and
+    // dry-run only records it.
+    let specs = state.path().join("specs-in");
+    std::fs::create_dir(&specs).expect("mkdir");
+    std::fs::write(
+        specs.join("lab.yaml"),
+        "apiVersion: ds01.io/v1alpha1\nkind: ContainerLifecyclePolicy\nmetadata: {name: lab}\nspec:\n  scope: all\n  defaults: {idleTimeout: null, maxRuntime: null, removeAfterStop: null, gpuHoldAfterStop: null, createdTimeout: null}\n  users:\n    erin: {maxRuntime: 1s}\n  notify: {tty: false}\n",
+    )
+    .expect("write spec");
+    std::thread::sleep(Duration::from_millis(1500));
+    let output = Command::new(binary("ds01-controller"))
         .args([
             "--once",
             "--dry-run",
@@ -61,9 +71,41 @@ async fn once_writes_the_inventory_and_exits_0() {
         .arg(state.path())
         .arg("--event-log")
         .arg(state.path().join("events.jsonl"))
-        .status()
+        .arg("--specs")
+        .arg(&specs)
+        .output()
         .expect("run");
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let printed: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("--once prints the status as JSON");
+    let lab = printed["resources"]
+        .as_array()
+        .and_then(|resources| resources.iter().find(|resource| resource["name"] == "lab"))
+        .expect("the policy's status");
+    assert_eq!(lab["status"]["observedGeneration"], 1);
+    let events = ds01_tests::daemon::read_events(&state.path().join("events.jsonl"));
+    assert!(
+        events
+            .iter()
+            .any(|event| event["event_type"] == "lifecycle.runtime_stop"
+                && event["details"]["container_id"] == id[..12]),
+        "the single pass reconciles the policy: {events:?}"
+    );
+    let inspected = scope
+        .docker
+        .inspect_container(&id, None)
+        .await
+        .expect("inspect");
+    assert_eq!(
+        inspected.state.and_then(|state| state.running),
+        Some(true),
+        "dry-run stopped nothing"
+    );
     let inventory: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(state.path().join("workload-inventory.json")).expect("inventory"),
     )

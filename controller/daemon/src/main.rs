@@ -4,10 +4,15 @@ mod api;
 mod app;
 mod config;
 mod controllers;
+mod health;
 mod inventory;
+mod metrics;
+mod once;
 mod recorder;
 mod spec_store;
+mod startup;
 mod state_file;
+mod systemd;
 mod telemetry;
 
 use std::process::ExitCode;

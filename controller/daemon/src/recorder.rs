@@ -4,12 +4,14 @@
 
 use std::{
     collections::VecDeque,
-    sync::{Mutex, PoisonError},
+    sync::{Arc, Mutex, PoisonError},
 };
 
 use ds01_host::event_log::{Event, EventLog};
 use serde_json::Value;
 use tokio::sync::broadcast;
+
+use crate::metrics::Metrics;
 
 /// Events kept in memory for `ds01ctl events`.
 const RING_CAPACITY: usize = 10_000;
@@ -22,6 +24,7 @@ pub struct Recorder {
     followers: broadcast::Sender<Event>,
     ring: Mutex<VecDeque<Event>>,
     last_error: Mutex<Option<String>>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Recorder {
@@ -36,7 +39,15 @@ impl Recorder {
             followers,
             ring: Mutex::new(VecDeque::new()),
             last_error: Mutex::new(None),
+            metrics: None,
         }
+    }
+
+    /// Counts every event into `metrics` too.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Emits one event.
@@ -45,6 +56,9 @@ impl Recorder {
             && let Value::Object(map) = &mut details
         {
             map.insert("dry_run".to_owned(), Value::Bool(true));
+        }
+        if let Some(metrics) = &self.metrics {
+            metrics.on_event(event_type, &details);
         }
         let event = Event::new(event_type, user, details);
         if let Some(log) = &self.log

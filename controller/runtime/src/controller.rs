@@ -26,7 +26,7 @@ use tokio::{sync::mpsc, task::JoinSet, time::Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::{Action, Backoff, ReconcileError, Scheduler};
+use crate::{Action, Backoff, HEARTBEAT_PERIOD, Heartbeat, ReconcileError, Scheduler};
 
 /// Reconciles one key toward its desired state. Must be idempotent and must not assume why it
 /// was called.
@@ -79,8 +79,25 @@ pub struct Stats {
     pub queue_depth: AtomicUsize,
     /// Reconciles running now.
     pub in_flight: AtomicUsize,
-    /// Milliseconds of the loop's last turn since the controller started (liveness).
-    pub last_turn_millis: AtomicU64,
+    /// The loop's liveness: beats on every turn and at least every [`HEARTBEAT_PERIOD`].
+    pub heartbeat: Heartbeat,
+}
+
+/// How a reconcile ended, for a [`ReconcileObserver`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Finished {
+    /// It returned an action.
+    Ok,
+    /// It returned an error (transient or terminal).
+    Error,
+    /// It ran past `reconcile_timeout`.
+    TimedOut,
+}
+
+/// Told about every finished reconcile (metrics); must be cheap.
+pub trait ReconcileObserver: Send + Sync + 'static {
+    /// `controller` finished one reconcile that took `duration`.
+    fn finished(&self, controller: &'static str, duration: Duration, how: Finished);
 }
 
 enum Request<K> {
@@ -123,10 +140,11 @@ pub struct Controller<K, R> {
     receiver: mpsc::UnboundedReceiver<Request<K>>,
     handle: Handle<K>,
     stats: Arc<Stats>,
+    observer: Option<Arc<dyn ReconcileObserver>>,
 }
 
 enum Outcome<E: std::error::Error + 'static> {
-    Done(Result<Action, ReconcileError<E>>),
+    Done(Result<Action, ReconcileError<E>>, Duration),
     TimedOut,
 }
 
@@ -145,7 +163,15 @@ where
             receiver,
             handle: Handle { sender },
             stats: Arc::default(),
+            observer: None,
         }
+    }
+
+    /// Tells `observer` about every finished reconcile.
+    #[must_use]
+    pub fn observed_by(mut self, observer: Arc<dyn ReconcileObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// A handle for requesting reconciles.
@@ -162,7 +188,8 @@ where
 
     /// Runs until `shutdown` is cancelled, then drains.
     pub async fn run(mut self, shutdown: CancellationToken) {
-        let started = Instant::now();
+        let mut heartbeat = tokio::time::interval(HEARTBEAT_PERIOD);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut scheduler: Scheduler<K> = Scheduler::default();
         let mut ready: VecDeque<K> = VecDeque::new();
         let mut ready_set: HashSet<K> = HashSet::new();
@@ -177,7 +204,7 @@ where
                 running.insert(key.clone());
                 self.spawn(&mut tasks, key);
             }
-            self.record(&scheduler, ready.len(), running.len(), started);
+            self.record(&scheduler, ready.len(), running.len());
             let next_deadline = scheduler.next_deadline();
             tokio::select! {
                 biased;
@@ -203,6 +230,7 @@ where
                     };
                     scheduler.schedule(key, at);
                 }
+                _ = heartbeat.tick() => {}
                 () = sleep_until_option(next_deadline), if next_deadline.is_some() => {
                     while let Some(key) = scheduler.pop_due(Instant::now()) {
                         if running.contains(&key) {
@@ -223,9 +251,10 @@ where
         let span = tracing::info_span!("reconcile", controller = self.name, key = %key);
         tasks.spawn(
             async move {
+                let started = Instant::now();
                 let outcome =
                     match tokio::time::timeout(timeout, reconciler.reconcile(key.clone())).await {
-                        Ok(result) => Outcome::Done(result),
+                        Ok(result) => Outcome::Done(result, started.elapsed()),
                         Err(_) => Outcome::TimedOut,
                     };
                 (key, outcome)
@@ -242,15 +271,23 @@ where
         outcome: Outcome<R::Error>,
     ) {
         self.stats.reconciles.fetch_add(1, Ordering::Relaxed);
+        if let Some(observer) = &self.observer {
+            let (duration, how) = match &outcome {
+                Outcome::Done(Ok(_), duration) => (*duration, Finished::Ok),
+                Outcome::Done(Err(_), duration) => (*duration, Finished::Error),
+                Outcome::TimedOut => (self.config.reconcile_timeout, Finished::TimedOut),
+            };
+            observer.finished(self.name, duration, how);
+        }
         let now = Instant::now();
         match outcome {
-            Outcome::Done(Ok(action)) => {
+            Outcome::Done(Ok(action), _) => {
                 attempts.remove(&key);
                 if let Some(delay) = action.requeue_after() {
                     scheduler.schedule(key, now + delay);
                 }
             }
-            Outcome::Done(Err(ReconcileError::Terminal(error))) => {
+            Outcome::Done(Err(ReconcileError::Terminal(error)), _) => {
                 self.stats.errors.fetch_add(1, Ordering::Relaxed);
                 attempts.remove(&key);
                 tracing::warn!(controller = self.name, %key, error = %error_chain(&error), "reconcile failed; not retrying until something changes");
@@ -261,7 +298,7 @@ where
                 let delay = self.config.backoff.delay(*attempt);
                 *attempt = attempt.saturating_add(1);
                 match failed {
-                    Outcome::Done(Err(ReconcileError::Transient(error))) => {
+                    Outcome::Done(Err(ReconcileError::Transient(error)), _) => {
                         tracing::debug!(controller = self.name, %key, error = %error_chain(&error), retry_in = ?delay, "reconcile failed; retrying");
                     }
                     _ => {
@@ -273,13 +310,12 @@ where
         }
     }
 
-    fn record(&self, scheduler: &Scheduler<K>, ready: usize, running: usize, started: Instant) {
+    fn record(&self, scheduler: &Scheduler<K>, ready: usize, running: usize) {
         self.stats
             .queue_depth
             .store(scheduler.len() + ready, Ordering::Relaxed);
         self.stats.in_flight.store(running, Ordering::Relaxed);
-        let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.stats.last_turn_millis.store(millis, Ordering::Relaxed);
+        self.stats.heartbeat.beat();
     }
 
     async fn drain(&self, mut tasks: JoinSet<(K, Outcome<R::Error>)>) {

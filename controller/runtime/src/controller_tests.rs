@@ -62,6 +62,17 @@ impl Harness {
         + Sync
         + 'static,
     ) -> Self {
+        Harness::start_observed(config, None, script)
+    }
+
+    fn start_observed(
+        config: Config,
+        observer: Option<Arc<dyn ReconcileObserver>>,
+        script: impl Fn(&str, u32) -> (Duration, Result<Action, ReconcileError<TestError>>)
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
         let calls = Arc::new(Mutex::new(Vec::new()));
         let peak = Arc::new(AtomicUsize::new(0));
         let recorder = Recorder {
@@ -72,7 +83,10 @@ impl Harness {
             peak: peak.clone(),
             script: Box::new(script),
         };
-        let controller = Controller::new("test", recorder, config);
+        let mut controller = Controller::new("test", recorder, config);
+        if let Some(observer) = observer {
+            controller = controller.observed_by(observer);
+        }
         let handle = controller.handle();
         let stats = controller.stats();
         let shutdown = CancellationToken::new();
@@ -267,4 +281,49 @@ async fn shutdown_lets_in_flight_work_finish_within_the_drain_deadline() {
     );
     // Requests after shutdown are ignored without panicking.
     harness.handle.trigger("late".into());
+}
+
+/// Keeps what a [`ReconcileObserver`] is told.
+#[derive(Default)]
+struct Told(Mutex<Vec<(&'static str, u64, Finished)>>);
+
+impl ReconcileObserver for Told {
+    fn finished(&self, controller: &'static str, duration: Duration, how: Finished) {
+        self.0
+            .lock()
+            .expect("lock")
+            .push((controller, duration.as_secs(), how));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_observer_is_told_how_long_each_reconcile_took_and_how_it_ended() {
+    let told = Arc::new(Told::default());
+    let config = Config {
+        reconcile_timeout: Duration::from_secs(10),
+        ..Config::default()
+    };
+    let harness = Harness::start_observed(config, Some(told.clone()), |key, _| match key {
+        "ok" => ok_after(2),
+        "failing" => (
+            Duration::from_secs(3),
+            Err(ReconcileError::Terminal(TestError)),
+        ),
+        _ => ok_after(60),
+    });
+    harness.handle.trigger("ok".into());
+    harness.handle.trigger("failing".into());
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    harness.handle.trigger("hangs".into());
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let mut told = told.0.lock().expect("lock").clone();
+    told.sort_by_key(|(_, seconds, _)| *seconds);
+    assert_eq!(
+        told,
+        [
+            ("test", 2, Finished::Ok),
+            ("test", 3, Finished::Error),
+            ("test", 10, Finished::TimedOut)
+        ]
+    );
 }

@@ -6,9 +6,13 @@
 pub mod action;
 pub mod backoff;
 pub mod controller;
+pub mod heartbeat;
 pub mod scheduler;
 
 pub use action::{Action, ReconcileError};
 pub use backoff::Backoff;
-pub use controller::{Config, Controller, Handle, Reconciler, Stats, error_chain};
+pub use controller::{
+    Config, Controller, Finished, Handle, ReconcileObserver, Reconciler, Stats, error_chain,
+};
+pub use heartbeat::{HEARTBEAT_PERIOD, Heartbeat};
 pub use scheduler::Scheduler;

@@ -46,6 +46,7 @@ pub async fn serve(
     socket: &Path,
     state: Arc<ApiState>,
     shutdown: CancellationToken,
+    bound: tokio::sync::oneshot::Sender<()>,
 ) -> std::io::Result<()> {
     if let Some(parent) = socket.parent() {
         std::fs::create_dir_all(parent)?;
@@ -57,6 +58,7 @@ pub async fn serve(
     let listener = UnixListener::bind(socket)?;
     std::fs::set_permissions(socket, std::os::unix::fs::PermissionsExt::from_mode(0o666))?;
     tracing::info!(socket = %socket.display(), "control API listening");
+    let _ = bound.send(());
     let app = routes::router(state).into_make_service_with_connect_info::<Peer>();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })

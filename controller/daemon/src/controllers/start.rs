@@ -19,8 +19,8 @@ use super::{
     status::StatusBoard,
 };
 use crate::{
-    config::Flags, inventory::SharedInventory, recorder::Recorder, spec_store::SpecStore,
-    state_file::StateFile,
+    config::Flags, health::Loops, inventory::SharedInventory, metrics::Metrics, recorder::Recorder,
+    spec_store::SpecStore, state_file::StateFile,
 };
 
 /// Handles of the running controllers, by kind.
@@ -80,6 +80,10 @@ pub struct Shared<'a> {
     pub recorder: &'a Arc<Recorder>,
     /// Reported status.
     pub board: &'a StatusBoard,
+    /// Liveness registry (watchdog).
+    pub loops: &'a Loops,
+    /// Reconcile counts and durations.
+    pub metrics: &'a Arc<Metrics>,
 }
 
 fn config(reconcile_timeout: Duration) -> Config {
@@ -124,7 +128,8 @@ pub fn start(
         "dcgm-exporter",
         DcgmReconciler(Arc::new(dcgm)),
         config(Duration::from_secs(600)),
-    );
+    )
+    .observed_by(shared.metrics.clone());
     let orphans = OrphanContext {
         store: shared.store.clone(),
         inventory: shared.inventory.clone(),
@@ -141,7 +146,8 @@ pub fn start(
         "gpu-orphans",
         OrphanReconciler(Arc::new(orphans)),
         config(Duration::from_secs(900)),
-    );
+    )
+    .observed_by(shared.metrics.clone());
     let lifecycle = LifecycleContext {
         store: shared.store.clone(),
         inventory: shared.inventory.clone(),
@@ -160,7 +166,13 @@ pub fn start(
         "container-lifecycle",
         LifecycleReconciler(Arc::new(lifecycle)),
         config(Duration::from_secs(1800)),
-    );
+    )
+    .observed_by(shared.metrics.clone());
+    shared.loops.register("dcgm-exporter", dcgm.stats());
+    shared.loops.register("gpu-orphans", orphans.stats());
+    shared
+        .loops
+        .register("container-lifecycle", lifecycle.stats());
     let handles = Controllers {
         dcgm: dcgm.handle(),
         orphans: orphans.handle(),

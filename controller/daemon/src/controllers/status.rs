@@ -89,6 +89,17 @@ impl StatusBoard {
             .cloned()
     }
 
+    /// Every resource's status, by kind and name.
+    #[must_use]
+    pub fn all(&self) -> Vec<((Kind, String), ResourceStatus)> {
+        self.inner
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(key, status)| (key.clone(), status.clone()))
+            .collect()
+    }
+
     /// Forgets a deleted resource.
     pub fn remove(&self, kind: Kind, name: &str) {
         self.inner

@@ -25,6 +25,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::observe::{Change, InspectReconciler, Observer};
+use crate::{health::Loops, metrics::Metrics};
 
 const RECONNECT_INITIAL: Duration = Duration::from_millis(250);
 const RECONNECT_MAX: Duration = Duration::from_secs(10);
@@ -47,6 +48,13 @@ pub struct DockerWatch {
     pub observer: Arc<Observer>,
     /// Full relist period.
     pub resync_interval: Duration,
+    /// Where the inspect loop registers its liveness.
+    pub loops: Loops,
+    /// Counts the inspect loop's reconciles.
+    pub metrics: Option<Arc<Metrics>>,
+    /// Cancelled once the first observation is complete (every container inspected) or
+    /// Docker was found unreachable at start-up.
+    pub observed: CancellationToken,
 }
 
 impl DockerWatch {
@@ -63,7 +71,7 @@ impl DockerWatch {
             debounce: Duration::ZERO,
             drain_deadline: Duration::from_secs(5),
         };
-        let inspector = Controller::new(
+        let mut inspector = Controller::new(
             "inventory",
             InspectReconciler {
                 client: shared_client.clone(),
@@ -71,6 +79,10 @@ impl DockerWatch {
             },
             config,
         );
+        if let Some(metrics) = &self.metrics {
+            inspector = inspector.observed_by(metrics.clone());
+        }
+        self.loops.register("inventory", inspector.stats());
         let inspect = inspector.handle();
         let inspector_task = tokio::spawn(inspector.run(shutdown.clone()));
         let mut link = Link::default();
@@ -78,6 +90,7 @@ impl DockerWatch {
         while !shutdown.is_cancelled() {
             if let Err(error) = self.client.ping().await {
                 self.set_disconnected(&mut link, &error);
+                self.observed.cancel();
                 tokio::select! {
                     () = shutdown.cancelled() => break,
                     () = tokio::time::sleep(delay) => {}
@@ -90,10 +103,14 @@ impl DockerWatch {
                 .write()
                 .unwrap_or_else(PoisonError::into_inner) = self.client.clone();
             let since = jiff::Timestamp::now();
-            if let Err(error) = self.relist(Some(&inspect)).await {
+            // The first relist inspects inline, so "observed" means every container is known.
+            let queue = self.observed.is_cancelled().then_some(&inspect);
+            if let Err(error) = self.relist(queue).await {
                 self.set_disconnected(&mut link, &error);
+                self.observed.cancel();
                 continue;
             }
+            self.observed.cancel();
             self.set_connected(&mut link);
             match self.follow(since, &inspect, &shutdown).await {
                 None => break,

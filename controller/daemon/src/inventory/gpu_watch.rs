@@ -78,12 +78,15 @@ pub struct GpuWatch {
     pub interval: Duration,
     /// Change notifications.
     pub changes: broadcast::Sender<Change>,
+    /// Cancelled after the first poll (at once without NVML).
+    pub observed: CancellationToken,
 }
 
 impl GpuWatch {
     /// Polls until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
         let Some(nvml) = self.nvml.clone() else {
+            self.observed.cancel();
             return;
         };
         let mut seen_once: HashMap<ProcessIdentity, jiff::Timestamp> = HashMap::new();
@@ -106,6 +109,7 @@ impl GpuWatch {
                 Ok((snapshot, processes)) => self.apply(snapshot, processes, &mut seen_once),
                 Err(error) => tracing::error!(%error, "GPU poll thread failed"),
             }
+            self.observed.cancel();
         }
     }
 
@@ -317,6 +321,7 @@ mod tests {
             proc_root: "/proc".into(),
             interval: Duration::from_secs(1),
             changes,
+            observed: CancellationToken::new(),
         };
         (watch, inventory)
     }

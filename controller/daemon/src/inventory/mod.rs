@@ -7,5 +7,6 @@ pub mod file;
 pub mod gpu_watch;
 pub mod observe;
 pub mod store;
+pub mod writer;
 
 pub use store::{ContainerRecord, HostProcessRecord, Inventory, SharedInventory};

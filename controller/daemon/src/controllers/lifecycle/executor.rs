@@ -400,7 +400,11 @@ async fn execute(
                 }
                 context.recorder.emit(event, user, base(json!({ "percent": percent, "limit": limit.map(|limit| limit.to_string()), "source": source.to_string(), "deadline": format!("{deadline:.3}"), "delivered": delivered })));
             }
-            Step::Stop { reason, remove } => {
+            Step::Stop {
+                reason,
+                remove,
+                deadline,
+            } => {
                 let (limit, source) = if *reason == "idle" {
                     (limits.idle_timeout.value, &limits.idle_timeout.source)
                 } else {
@@ -435,7 +439,7 @@ async fn execute(
                         }
                     }
                 }
-                context.recorder.emit(event, user, base(json!({ "limit": limit.map(|limit| limit.to_string()), "source": source.to_string(), "grace": limits.stop_grace_period.value.to_string(), "issued_at": issued_at, "outcome": outcome })));
+                context.recorder.emit(event, user, base(json!({ "limit": limit.map(|limit| limit.to_string()), "source": source.to_string(), "grace": limits.stop_grace_period.value.to_string(), "deadline": format!("{deadline:.3}"), "issued_at": issued_at, "outcome": outcome })));
             }
             Step::Remove { reason } => {
                 let mut outcome = "removed".to_owned();

@@ -81,6 +81,8 @@ pub enum Step {
         reason: &'static str,
         /// Remove after stopping.
         remove: bool,
+        /// When the stop became due.
+        deadline: Timestamp,
     },
     /// Remove a stopped or never-started container.
     Remove {
@@ -217,6 +219,7 @@ fn running(
             result.steps.push(Step::Stop {
                 reason: "runtime",
                 remove: false,
+                deadline,
             });
             return;
         }
@@ -289,6 +292,7 @@ fn running(
         result.steps.push(Step::Stop {
             reason: "idle",
             remove: limits.on_idle.value == OnIdle::StopAndRemove,
+            deadline,
         });
         return;
     }

@@ -102,42 +102,48 @@ fn an_idle_container_is_warned_at_80_and_95_percent_then_stopped_and_removed_at_
                 110,
                 Step::Stop {
                     reason: "idle",
-                    remove: true
+                    remove: true,
+                    deadline: expected_deadline
                 }
             ),
             (
                 111,
                 Step::Stop {
                     reason: "idle",
-                    remove: true
+                    remove: true,
+                    deadline: expected_deadline
                 }
             ),
             (
                 112,
                 Step::Stop {
                     reason: "idle",
-                    remove: true
+                    remove: true,
+                    deadline: expected_deadline
                 }
             ),
             (
                 113,
                 Step::Stop {
                     reason: "idle",
-                    remove: true
+                    remove: true,
+                    deadline: expected_deadline
                 }
             ),
             (
                 114,
                 Step::Stop {
                     reason: "idle",
-                    remove: true
+                    remove: true,
+                    deadline: expected_deadline
                 }
             ),
             (
                 115,
                 Step::Stop {
                     reason: "idle",
-                    remove: true
+                    remove: true,
+                    deadline: expected_deadline
                 }
             ),
         ]
@@ -269,14 +275,16 @@ fn max_runtime_warns_once_per_run_and_stops_at_the_deadline() {
                 100,
                 Step::Stop {
                     reason: "runtime",
-                    remove: false
+                    remove: false,
+                    deadline
                 }
             ),
             (
                 101,
                 Step::Stop {
                     reason: "runtime",
-                    remove: false
+                    remove: false,
+                    deadline
                 }
             ),
         ]

@@ -1,0 +1,48 @@
+//! Keeping `workload-inventory.json` current: a write after every burst of changes
+//! (coalesced), and one-off writes at exit and for `--once`.
+
+use std::{path::PathBuf, time::Duration};
+
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use super::{SharedInventory, file, observe::Change};
+
+/// Changes arriving within this period share one write.
+const WRITE_DELAY: Duration = Duration::from_millis(100);
+
+/// Writes the inventory file now, logging a failure.
+pub fn write_logged(path: &std::path::Path, inventory: &SharedInventory) {
+    let snapshot = inventory
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    if let Err(error) = file::write(path, &snapshot) {
+        tracing::warn!(path = %path.display(), %error, "cannot write the inventory file");
+    }
+}
+
+/// Rewrites the file after each burst of changes until `shutdown`.
+pub async fn write_on_change(
+    path: PathBuf,
+    inventory: SharedInventory,
+    mut changes: broadcast::Receiver<Change>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            change = changes.recv() => {
+                if matches!(change, Err(broadcast::error::RecvError::Closed)) {
+                    return;
+                }
+                tokio::time::sleep(WRITE_DELAY).await;
+                // Everything that arrived meanwhile is covered by this write.
+                while changes.try_recv().is_ok() {}
+                let path = path.clone();
+                let inventory = inventory.clone();
+                let _ = tokio::task::spawn_blocking(move || write_logged(&path, &inventory)).await;
+            }
+        }
+    }
+}
