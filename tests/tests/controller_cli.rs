@@ -281,3 +281,46 @@ fn sighup_re_applies_changed_specs_and_keeps_them_when_invalid() {
         "an invalid file leaves the applied spec as it was"
     );
 }
+
+#[tokio::test]
+async fn json_logs_are_one_object_a_line_with_indexable_fields() {
+    let scope = TestScope::new("controller-json-logs").await;
+    let id = scope
+        .container(ContainerRequest::sleeper("logged").label("ds01.user", "lena"))
+        .await;
+    let state = tempfile::tempdir().expect("tempdir");
+    let output = Command::new(binary("ds01-controller"))
+        .args([
+            "--once",
+            "--dry-run",
+            "--gpu-backend",
+            "none",
+            "--log-format",
+            "json",
+        ])
+        .arg("--state-dir")
+        .arg(state.path())
+        .arg("--event-log")
+        .arg(state.path().join("events.jsonl"))
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    let discovered = lines
+        .iter()
+        .find(|line| {
+            line["action"] == "detection.container_discovered"
+                && line["container"]
+                    .as_str()
+                    .is_some_and(|name| name.ends_with("-logged"))
+        })
+        .unwrap_or_else(|| panic!("no discovery line for {id}:\n{stderr}"));
+    assert_eq!(discovered["user"], "lena");
+    assert_eq!(discovered["level"], "INFO");
+    assert!(discovered["timestamp"].is_string());
+}

@@ -71,7 +71,16 @@ impl Recorder {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner) = Some(message);
         }
-        tracing::debug!(event_type, user, "event");
+        let field = |key: &str| event.details.get(key).and_then(Value::as_str);
+        // One log line per event, with the fields log shippers index on.
+        tracing::info!(
+            action = event_type,
+            container = field("container"),
+            user,
+            gpu = field("gpu"),
+            reason = field("reason"),
+            "event"
+        );
         {
             let mut ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
             if ring.len() == RING_CAPACITY {
