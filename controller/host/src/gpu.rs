@@ -24,6 +24,9 @@ pub struct GpuProcess {
 pub struct MigDevice {
     /// `MIG-…` UUID.
     pub uuid: String,
+    /// Its GPU instance id (DCGM's `GPU_I_ID`); `None` when NVML cannot say.
+    #[serde(default)]
+    pub gpu_instance_id: Option<u32>,
     /// Total memory.
     pub memory_total_bytes: Option<u64>,
     /// Its compute processes.
@@ -184,6 +187,26 @@ fn processes(errors: &mut Vec<String>, device: &Device<'_>) -> Vec<GpuProcess> {
     .collect()
 }
 
+/// NVML's GPU instance id of a MIG device handle; nvml-wrapper has no safe call for it.
+#[allow(unsafe_code)]
+fn gpu_instance_id(mig: &Device<'_>) -> Result<u32, String> {
+    let library = mig.nvml().lib();
+    if library.nvmlDeviceGetGpuInstanceId.is_err() {
+        return Err("nvmlDeviceGetGpuInstanceId is not in this NVML library".to_owned());
+    }
+    let mut id: std::ffi::c_uint = 0;
+    // SAFETY: the symbol is present (checked above); the handle is a live MIG device handle of
+    // this NVML instance, and `id` is a valid place for the answer.
+    let code = unsafe { library.nvmlDeviceGetGpuInstanceId(mig.handle(), &raw mut id) };
+    if code == 0 {
+        Ok(id)
+    } else {
+        Err(format!(
+            "nvmlDeviceGetGpuInstanceId returned NVML error {code}"
+        ))
+    }
+}
+
 fn read_device(index: u32, device: &Device<'_>) -> GpuDevice {
     let mut errors = Vec::new();
     let Some(uuid) = record(&mut errors, "uuid", device.uuid()) else {
@@ -216,6 +239,9 @@ fn read_device(index: u32, device: &Device<'_>) -> GpuDevice {
                     };
                     mig_devices.push(MigDevice {
                         uuid,
+                        gpu_instance_id: gpu_instance_id(&mig)
+                            .map_err(|error| errors.push(format!("mig gpu instance id: {error}")))
+                            .ok(),
                         memory_total_bytes: record(&mut errors, "mig memory", mig.memory_info())
                             .map(|m| m.total),
                         processes: processes(&mut errors, &mig),

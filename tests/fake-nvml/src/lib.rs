@@ -398,3 +398,22 @@ pub unsafe extern "C" fn nvmlDeviceGetMigDeviceHandleByIndex(
         Ok(())
     }))
 }
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nvmlDeviceGetGpuInstanceId(
+    device_handle: nvmlDevice_t,
+    id: *mut c_uint,
+) -> nvmlReturn_t {
+    result(with_state(|state| {
+        let (gpu, mig) = device(state, device_handle, "gpuInstanceId")?;
+        let Some(slot) = mig else {
+            // Real NVML answers this only for MIG device handles.
+            return Err(INVALID_ARGUMENT);
+        };
+        if id.is_null() {
+            return Err(INVALID_ARGUMENT);
+        }
+        unsafe { *id = gpu.mig_devices[slot].gpu_instance_id };
+        Ok(())
+    }))
+}

@@ -8,14 +8,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// Largest body read.
 const MAX_BODY: u64 = 32 << 20;
 
-/// Probes `http://address:port/path`; `Err` says why it is unhealthy.
-pub async fn probe(
+/// `GET http://address:port/path` (an unspecified address means this host); the body of a 200
+/// answer, else why not.
+pub async fn fetch(
     address: IpAddr,
     port: u16,
     path: &str,
     timeout: Duration,
-    gpu_uuids: &[String],
-) -> Result<(), String> {
+) -> Result<String, String> {
     let address = if address.is_unspecified() {
         IpAddr::from([127, 0, 0, 1])
     } else {
@@ -31,7 +31,7 @@ pub async fn probe(
         stream
             .write_all(request.as_bytes())
             .await
-            .map_err(|error| format!("cannot send the probe: {error}"))?;
+            .map_err(|error| format!("cannot send the request: {error}"))?;
         let mut answer = Vec::new();
         stream
             .take(MAX_BODY)
@@ -49,7 +49,21 @@ pub async fn probe(
     if code != "200" {
         return Err(format!("{path} answered `{status_line}`"));
     }
-    let body = text.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    Ok(text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, body)| body)
+        .to_owned())
+}
+
+/// Probes `http://address:port/path`; `Err` says why it is unhealthy.
+pub async fn probe(
+    address: IpAddr,
+    port: u16,
+    path: &str,
+    timeout: Duration,
+    gpu_uuids: &[String],
+) -> Result<(), String> {
+    let body = fetch(address, port, path, timeout).await?;
     let missing: Vec<&str> = gpu_uuids
         .iter()
         .map(String::as_str)

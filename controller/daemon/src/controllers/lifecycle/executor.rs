@@ -9,8 +9,8 @@ use ds01_spec::{ContainerLifecyclePolicySpec, Kind, PolicyMode, Scope, SpecBody,
 use serde_json::json;
 
 use super::{
-    notify,
-    plan::{Memory, Plan, Step, Subject, plan},
+    act::{Acting, execute},
+    plan::{Memory, Plan, Subject, plan},
     signals::Sampler,
 };
 use crate::{
@@ -214,6 +214,20 @@ impl Reconciler<String> for LifecycleReconciler {
             );
             return Ok(Action::requeue(Duration::from_secs(5)));
         }
+        let any_mig = {
+            let inventory = context
+                .inventory
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            records
+                .iter()
+                .any(|record| super::signals::holds_mig_device(record, &inventory))
+        };
+        let mig = if any_mig {
+            super::mig_activity::scrape(&context.store).await
+        } else {
+            None
+        };
         let mut next: Option<jiff::Timestamp> = None;
         let mut idle = 0;
         for record in &records {
@@ -241,6 +255,7 @@ impl Reconciler<String> for LifecycleReconciler {
                     &context.proc_root,
                     spec.sample_interval.std(),
                     (&spec.keep_alive.file, spec.keep_alive.max_age.std()),
+                    mig.as_ref(),
                 )
             };
             let subject = Subject {
@@ -269,7 +284,14 @@ impl Reconciler<String> for LifecycleReconciler {
             {
                 tracing::warn!(%error, "cannot persist lifecycle timers");
             }
-            execute(context, &client, &spec, record, &limits, &decided, dry_run).await;
+            let acting = Acting {
+                record,
+                limits: &limits,
+                sample: &sample,
+                decided: &decided,
+                dry_run,
+            };
+            execute(context, &client, &spec, &acting).await;
             if let Some(deadline) = decided.next_deadline {
                 next = Some(next.map_or(deadline, |existing| existing.min(deadline)));
             }
@@ -303,159 +325,5 @@ impl Reconciler<String> for LifecycleReconciler {
                 .map_or(interval, |delay| delay.min(interval))
                 .max(Duration::from_millis(50)),
         ))
-    }
-}
-
-fn message(record: &ContainerRecord, what: &str, when: jiff::Timestamp, why: &str) -> String {
-    format!(
-        "[ds01] WARNING for container {} ({}): it will be {what} at {when:.0} because {why}. To keep it, touch the keep-alive file inside it (idle limit only) or ask an admin for an exemption.",
-        record.info.name,
-        record.info.short_id()
-    )
-}
-
-async fn execute(
-    context: &LifecycleContext,
-    client: &DockerClient,
-    spec: &ContainerLifecyclePolicySpec,
-    record: &ContainerRecord,
-    limits: &resolve::ResolvedLimits,
-    decided: &Plan,
-    dry_run: bool,
-) {
-    let base = |extra: serde_json::Value| {
-        let mut details = json!({ "container": record.info.name, "container_id": record.info.short_id(), "origin": record.origin });
-        if let (serde_json::Value::Object(target), serde_json::Value::Object(more)) =
-            (&mut details, extra)
-        {
-            target.extend(more);
-        }
-        if dry_run {
-            details["dry_run"] = json!(true);
-        }
-        details
-    };
-    let user = Some(record.user.as_str());
-    for step in &decided.steps {
-        match step {
-            Step::ReportExempt => {
-                let exemptions: Vec<_> = limits.exemptions.iter().map(|exemption| json!({ "from": exemption.exempt_from, "reason": exemption.reason, "expires": exemption.expires })).collect();
-                context.recorder.emit(
-                    "lifecycle.exempt",
-                    user,
-                    base(json!({ "exemptions": exemptions })),
-                );
-            }
-            Step::Warn {
-                kind,
-                percent,
-                deadline,
-            } => {
-                let (limit, source, verb) = if *kind == "idle" {
-                    (
-                        limits.idle_timeout.value,
-                        &limits.idle_timeout.source,
-                        if limits.on_idle.value == ds01_spec::OnIdle::StopAndRemove {
-                            "stopped and removed"
-                        } else {
-                            "stopped"
-                        },
-                    )
-                } else {
-                    (
-                        limits.max_runtime.value,
-                        &limits.max_runtime.source,
-                        "stopped",
-                    )
-                };
-                let why = format!(
-                    "it reached {percent}% of its {kind} limit {} (from {source})",
-                    limit.map(|limit| limit.to_string()).unwrap_or_default()
-                );
-                let text = message(record, verb, *deadline, &why);
-                let event = if *kind == "idle" {
-                    "lifecycle.idle_warning"
-                } else {
-                    "lifecycle.runtime_warning"
-                };
-                let mut delivered = json!({});
-                if !dry_run {
-                    let terminals = if spec.notify.tty {
-                        notify::to_terminals(&record.user, &text)
-                    } else {
-                        0
-                    };
-                    let file =
-                        notify::to_container(client, record, &spec.notify.container_file, &text)
-                            .await;
-                    if file == Ok(notify::Delivery::Exec) {
-                        // The exec used the container's CPU: that is not the owner's activity.
-                        context
-                            .sampler
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .rebaseline(&record.info.id);
-                    }
-                    delivered = json!({ "terminals": terminals, "alert_file": file.err().unwrap_or_else(|| "appended".to_owned()) });
-                }
-                context.recorder.emit(event, user, base(json!({ "percent": percent, "limit": limit.map(|limit| limit.to_string()), "source": source.to_string(), "deadline": format!("{deadline:.3}"), "delivered": delivered })));
-            }
-            Step::Stop {
-                reason,
-                remove,
-                deadline,
-            } => {
-                let (limit, source) = if *reason == "idle" {
-                    (limits.idle_timeout.value, &limits.idle_timeout.source)
-                } else {
-                    (limits.max_runtime.value, &limits.max_runtime.source)
-                };
-                let event = if *reason == "idle" {
-                    "lifecycle.idle_stop"
-                } else {
-                    "lifecycle.runtime_stop"
-                };
-                let issued_at = format!("{:.3}", jiff::Timestamp::now());
-                let mut outcome = "stopped".to_owned();
-                if !dry_run {
-                    outcome = match client
-                        .stop(&record.info.id, limits.stop_grace_period.value.std())
-                        .await
-                    {
-                        Ok(()) => "stopped".to_owned(),
-                        Err(error) if error.is_not_found() => "already gone".to_owned(),
-                        Err(error) => format!("stop failed: {}", ds01_runtime::error_chain(&error)),
-                    };
-                    if *remove && outcome == "stopped" {
-                        if let Err(error) = client.remove(&record.info.id).await {
-                            if !error.is_not_found() {
-                                outcome = format!(
-                                    "stopped; remove failed: {}",
-                                    ds01_runtime::error_chain(&error)
-                                );
-                            }
-                        } else {
-                            outcome = "stopped and removed".to_owned();
-                        }
-                    }
-                }
-                context.recorder.emit(event, user, base(json!({ "limit": limit.map(|limit| limit.to_string()), "source": source.to_string(), "grace": limits.stop_grace_period.value.to_string(), "deadline": format!("{deadline:.3}"), "issued_at": issued_at, "outcome": outcome })));
-            }
-            Step::Remove { reason } => {
-                let mut outcome = "removed".to_owned();
-                if !dry_run && let Err(error) = client.remove(&record.info.id).await {
-                    outcome = if error.is_not_found() {
-                        "already gone".to_owned()
-                    } else {
-                        format!("remove failed: {}", ds01_runtime::error_chain(&error))
-                    };
-                }
-                context.recorder.emit(
-                    "lifecycle.removed",
-                    user,
-                    base(json!({ "reason": reason, "outcome": outcome })),
-                );
-            }
-        }
     }
 }

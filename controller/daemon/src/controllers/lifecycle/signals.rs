@@ -1,13 +1,14 @@
 //! Sampling a container's idle signals: CPU from its cgroup's usage counter, network from its
-//! namespace's `/proc/<pid>/net/dev` (deltas, never cumulative counters), GPU from NVML, and the
-//! keep-alive file through the host path of a bind mount.
+//! namespace's `/proc/<pid>/net/dev` (deltas, never cumulative counters), GPU from NVML (and,
+//! for MIG devices, DCGM's engine activity of their GPU instance), and the keep-alive file
+//! through the host path of a bind mount.
 
 use std::{collections::HashMap, path::Path, time::Duration};
 
 use ds01_host::{cgroup, process};
 use tokio::time::Instant;
 
-use super::plan::Sample;
+use super::{mig_activity::MigActivity, plan::Sample};
 use crate::inventory::{ContainerRecord, Inventory};
 
 /// The previous counters of each container, for deltas, and the last sample they gave.
@@ -36,9 +37,10 @@ impl Sampler {
         proc_root: &Path,
         interval: Duration,
         keep_alive: (&str, Duration),
+        mig: Option<&MigActivity>,
     ) -> Sample {
         let now = Instant::now();
-        let gpu = gpu_signal(record, inventory);
+        let gpu = gpu_signal(record, inventory, mig);
         let keep_alive = keep_alive_fresh(record, keep_alive.0, keep_alive.1);
         if let Some(previous) = self
             .previous
@@ -114,15 +116,22 @@ impl Sampler {
 }
 
 /// Device utilisation when the container holds its GPUs alone; its processes' SM utilisation
-/// when a GPU is shared; unknown on MIG devices (needs DCGM's GR engine activity) and when NVML
-/// has nothing.
-fn gpu_signal(record: &ContainerRecord, inventory: &Inventory) -> Option<f64> {
+/// when a GPU is shared; on a MIG device, the engine activity of its GPU instance from DCGM.
+/// Unknown when any of these is missing.
+fn gpu_signal(
+    record: &ContainerRecord,
+    inventory: &Inventory,
+    mig: Option<&MigActivity>,
+) -> Option<f64> {
     if record.gpu_uuids.is_empty() {
         return None;
     }
     let mut utilization: f64 = 0.0;
     for uuid in &record.gpu_uuids {
-        let gpu = inventory.gpus.gpus.iter().find(|gpu| gpu.uuid == *uuid)?;
+        let Some(gpu) = inventory.gpus.gpus.iter().find(|gpu| gpu.uuid == *uuid) else {
+            utilization = utilization.max(mig_signal(uuid, inventory, mig?)?);
+            continue;
+        };
         let shared = inventory.containers.values().any(|other| {
             other.info.id != record.info.id
                 && other.info.state.is_live()
@@ -148,6 +157,28 @@ fn gpu_signal(record: &ContainerRecord, inventory: &Inventory) -> Option<f64> {
         utilization = utilization.max(value);
     }
     Some(utilization)
+}
+
+/// Percent engine activity of the GPU instance behind MIG device `uuid`.
+fn mig_signal(uuid: &str, inventory: &Inventory, mig: &MigActivity) -> Option<f64> {
+    inventory.gpus.gpus.iter().find_map(|gpu| {
+        let device = gpu.mig_devices.iter().find(|device| device.uuid == uuid)?;
+        let instance = device.gpu_instance_id?;
+        mig.get(&(gpu.uuid.clone(), instance))
+            .map(|fraction| fraction * 100.0)
+    })
+}
+
+/// Whether `record` holds a MIG device.
+#[must_use]
+pub fn holds_mig_device(record: &ContainerRecord, inventory: &Inventory) -> bool {
+    record.gpu_uuids.iter().any(|uuid| {
+        inventory
+            .gpus
+            .gpus
+            .iter()
+            .any(|gpu| gpu.mig_devices.iter().any(|device| device.uuid == *uuid))
+    })
 }
 
 /// A keep-alive file younger than `max_age`, read through the host path of the bind mount

@@ -1,0 +1,186 @@
+//! Carrying out one container's plan: warnings (terminals and the alert file), stops, removals,
+//! exemption reports, each recorded as a `lifecycle.*` event with the limit, its source and the
+//! signals it was based on.
+
+use ds01_host::docker::DockerClient;
+use ds01_spec::{ContainerLifecyclePolicySpec, resolve};
+use serde_json::json;
+
+use super::{
+    executor::LifecycleContext,
+    notify,
+    plan::{Plan, Step},
+};
+use crate::inventory::ContainerRecord;
+
+fn message(record: &ContainerRecord, what: &str, when: jiff::Timestamp, why: &str) -> String {
+    format!(
+        "[ds01] WARNING for container {} ({}): it will be {what} at {when:.0} because {why}. To keep it, touch the keep-alive file inside it (idle limit only) or ask an admin for an exemption.",
+        record.info.name,
+        record.info.short_id()
+    )
+}
+
+/// One container's decision with what it was based on.
+pub(super) struct Acting<'a> {
+    pub(super) record: &'a ContainerRecord,
+    pub(super) limits: &'a resolve::ResolvedLimits,
+    pub(super) sample: &'a super::plan::Sample,
+    pub(super) decided: &'a Plan,
+    pub(super) dry_run: bool,
+}
+
+pub(super) async fn execute(
+    context: &LifecycleContext,
+    client: &DockerClient,
+    spec: &ContainerLifecyclePolicySpec,
+    acting: &Acting<'_>,
+) {
+    let Acting {
+        record,
+        limits,
+        sample,
+        decided,
+        dry_run,
+    } = *acting;
+    let base = |extra: serde_json::Value| {
+        let mut details = json!({
+            "container": record.info.name,
+            "container_id": record.info.short_id(),
+            "origin": record.origin,
+            "signals": { "gpu": sample.gpu, "cpu": sample.cpu, "network_bytes": sample.network, "keep_alive": sample.keep_alive },
+        });
+        if let (serde_json::Value::Object(target), serde_json::Value::Object(more)) =
+            (&mut details, extra)
+        {
+            target.extend(more);
+        }
+        if dry_run {
+            details["dry_run"] = json!(true);
+        }
+        details
+    };
+    let user = Some(record.user.as_str());
+    for step in &decided.steps {
+        match step {
+            Step::ReportExempt => {
+                let exemptions: Vec<_> = limits.exemptions.iter().map(|exemption| json!({ "from": exemption.exempt_from, "reason": exemption.reason, "expires": exemption.expires })).collect();
+                context.recorder.emit(
+                    "lifecycle.exempt",
+                    user,
+                    base(json!({ "exemptions": exemptions })),
+                );
+            }
+            Step::Warn {
+                kind,
+                percent,
+                deadline,
+            } => {
+                let (limit, source, verb) = if *kind == "idle" {
+                    (
+                        limits.idle_timeout.value,
+                        &limits.idle_timeout.source,
+                        if limits.on_idle.value == ds01_spec::OnIdle::StopAndRemove {
+                            "stopped and removed"
+                        } else {
+                            "stopped"
+                        },
+                    )
+                } else {
+                    (
+                        limits.max_runtime.value,
+                        &limits.max_runtime.source,
+                        "stopped",
+                    )
+                };
+                let why = format!(
+                    "it reached {percent}% of its {kind} limit {} (from {source})",
+                    limit.map(|limit| limit.to_string()).unwrap_or_default()
+                );
+                let text = message(record, verb, *deadline, &why);
+                let event = if *kind == "idle" {
+                    "lifecycle.idle_warning"
+                } else {
+                    "lifecycle.runtime_warning"
+                };
+                let mut delivered = json!({});
+                if !dry_run {
+                    let terminals = if spec.notify.tty {
+                        notify::to_terminals(&record.user, &text)
+                    } else {
+                        0
+                    };
+                    let file =
+                        notify::to_container(client, record, &spec.notify.container_file, &text)
+                            .await;
+                    if file == Ok(notify::Delivery::Exec) {
+                        // The exec used the container's CPU: that is not the owner's activity.
+                        context
+                            .sampler
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .rebaseline(&record.info.id);
+                    }
+                    delivered = json!({ "terminals": terminals, "alert_file": file.err().unwrap_or_else(|| "appended".to_owned()) });
+                }
+                context.recorder.emit(event, user, base(json!({ "percent": percent, "limit": limit.map(|limit| limit.to_string()), "source": source.to_string(), "deadline": format!("{deadline:.3}"), "delivered": delivered })));
+            }
+            Step::Stop {
+                reason,
+                remove,
+                deadline,
+            } => {
+                let (limit, source) = if *reason == "idle" {
+                    (limits.idle_timeout.value, &limits.idle_timeout.source)
+                } else {
+                    (limits.max_runtime.value, &limits.max_runtime.source)
+                };
+                let event = if *reason == "idle" {
+                    "lifecycle.idle_stop"
+                } else {
+                    "lifecycle.runtime_stop"
+                };
+                let issued_at = format!("{:.3}", jiff::Timestamp::now());
+                let mut outcome = "stopped".to_owned();
+                if !dry_run {
+                    outcome = match client
+                        .stop(&record.info.id, limits.stop_grace_period.value.std())
+                        .await
+                    {
+                        Ok(()) => "stopped".to_owned(),
+                        Err(error) if error.is_not_found() => "already gone".to_owned(),
+                        Err(error) => format!("stop failed: {}", ds01_runtime::error_chain(&error)),
+                    };
+                    if *remove && outcome == "stopped" {
+                        if let Err(error) = client.remove(&record.info.id).await {
+                            if !error.is_not_found() {
+                                outcome = format!(
+                                    "stopped; remove failed: {}",
+                                    ds01_runtime::error_chain(&error)
+                                );
+                            }
+                        } else {
+                            outcome = "stopped and removed".to_owned();
+                        }
+                    }
+                }
+                context.recorder.emit(event, user, base(json!({ "limit": limit.map(|limit| limit.to_string()), "source": source.to_string(), "grace": limits.stop_grace_period.value.to_string(), "deadline": format!("{deadline:.3}"), "issued_at": issued_at, "outcome": outcome })));
+            }
+            Step::Remove { reason } => {
+                let mut outcome = "removed".to_owned();
+                if !dry_run && let Err(error) = client.remove(&record.info.id).await {
+                    outcome = if error.is_not_found() {
+                        "already gone".to_owned()
+                    } else {
+                        format!("remove failed: {}", ds01_runtime::error_chain(&error))
+                    };
+                }
+                context.recorder.emit(
+                    "lifecycle.removed",
+                    user,
+                    base(json!({ "reason": reason, "outcome": outcome })),
+                );
+            }
+        }
+    }
+}
