@@ -159,6 +159,7 @@ pub fn start(
         proc_root: "/proc".into(),
         dry_run: shared.flags.dry_run,
         views: super::lifecycle::executor::LifecycleViews::default(),
+        stopping: super::lifecycle::act::Stopping::default(),
     };
     let lifecycle_views = lifecycle.views.clone();
     // A pass may stop several containers, each with its stopGracePeriod.

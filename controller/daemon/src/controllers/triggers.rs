@@ -1,5 +1,6 @@
 //! Turning inventory changes into reconcile requests: the exporter's own container changed,
-//! the MIG layout changed, Docker reconnected.
+//! any container changed (orphans may be left behind; lifecycle deadlines start or end), the
+//! MIG layout changed, Docker reconnected.
 
 use std::sync::Arc;
 
@@ -50,6 +51,11 @@ pub async fn route_changes(
                 // A container that stopped leaves orphans behind on its GPUs.
                 controllers
                     .trigger_kind(&store, Kind::GpuOrphanPolicy)
+                    .await;
+                // A container that started has a runtime deadline from now on; one that was
+                // created or exited starts its removal timers.
+                controllers
+                    .trigger_kind(&store, Kind::ContainerLifecyclePolicy)
                     .await;
             }
             Ok(Change::Gpus) => {

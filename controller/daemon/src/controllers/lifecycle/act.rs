@@ -31,7 +31,7 @@ pub(super) struct Acting<'a> {
 }
 
 pub(super) async fn execute(
-    context: &LifecycleContext,
+    context: &std::sync::Arc<LifecycleContext>,
     client: &DockerClient,
     spec: &ContainerLifecyclePolicySpec,
     acting: &Acting<'_>,
@@ -103,16 +103,28 @@ pub(super) async fn execute(
                 } else {
                     "lifecycle.runtime_warning"
                 };
-                let mut delivered = json!({});
-                if !dry_run {
-                    let terminals = if spec.notify.tty {
+                let details = base(
+                    json!({ "percent": percent, "limit": limit.map(|limit| limit.to_string()), "source": source.to_string(), "deadline": format!("{deadline:.3}") }),
+                );
+                if dry_run {
+                    context.recorder.emit(event, user, details);
+                    continue;
+                }
+                // Delivery (an exec into the container, terminals) runs in the background so
+                // it never delays another container's deadline; the warning is already
+                // remembered as sent.
+                let context = context.clone();
+                let client = client.clone();
+                let record = record.clone();
+                let file = spec.notify.container_file.clone();
+                let tty = spec.notify.tty;
+                tokio::spawn(async move {
+                    let terminals = if tty {
                         notify::to_terminals(&record.user, &text)
                     } else {
                         0
                     };
-                    let file =
-                        notify::to_container(client, record, &spec.notify.container_file, &text)
-                            .await;
+                    let file = notify::to_container(&client, &record, &file, &text).await;
                     if file == Ok(notify::Delivery::Exec) {
                         // The exec used the container's CPU: that is not the owner's activity.
                         context
@@ -121,9 +133,10 @@ pub(super) async fn execute(
                             .unwrap_or_else(std::sync::PoisonError::into_inner)
                             .rebaseline(&record.info.id);
                     }
-                    delivered = json!({ "terminals": terminals, "alert_file": file.err().unwrap_or_else(|| "appended".to_owned()) });
-                }
-                context.recorder.emit(event, user, base(json!({ "percent": percent, "limit": limit.map(|limit| limit.to_string()), "source": source.to_string(), "deadline": format!("{deadline:.3}"), "delivered": delivered })));
+                    let mut details = details;
+                    details["delivered"] = json!({ "terminals": terminals, "alert_file": file.err().unwrap_or_else(|| "appended".to_owned()) });
+                    context.recorder.emit(event, Some(&record.user), details);
+                });
             }
             Step::Stop {
                 reason,
@@ -141,30 +154,34 @@ pub(super) async fn execute(
                     "lifecycle.runtime_stop"
                 };
                 let issued_at = format!("{:.3}", jiff::Timestamp::now());
-                let mut outcome = "stopped".to_owned();
-                if !dry_run {
-                    outcome = match client
-                        .stop(&record.info.id, limits.stop_grace_period.value.std())
-                        .await
-                    {
-                        Ok(()) => "stopped".to_owned(),
-                        Err(error) if error.is_not_found() => "already gone".to_owned(),
-                        Err(error) => format!("stop failed: {}", ds01_runtime::error_chain(&error)),
-                    };
-                    if *remove && outcome == "stopped" {
-                        if let Err(error) = client.remove(&record.info.id).await {
-                            if !error.is_not_found() {
-                                outcome = format!(
-                                    "stopped; remove failed: {}",
-                                    ds01_runtime::error_chain(&error)
-                                );
-                            }
-                        } else {
-                            outcome = "stopped and removed".to_owned();
-                        }
-                    }
+                let details = base(
+                    json!({ "limit": limit.map(|limit| limit.to_string()), "source": source.to_string(), "grace": limits.stop_grace_period.value.to_string(), "deadline": format!("{deadline:.3}"), "issued_at": issued_at }),
+                );
+                if dry_run {
+                    let mut details = details;
+                    details["outcome"] = json!("stopped");
+                    context.recorder.emit(event, user, details);
+                    continue;
                 }
-                context.recorder.emit(event, user, base(json!({ "limit": limit.map(|limit| limit.to_string()), "source": source.to_string(), "grace": limits.stop_grace_period.value.to_string(), "deadline": format!("{deadline:.3}"), "issued_at": issued_at, "outcome": outcome })));
+                // The grace period runs in the background, so one container's stop never delays
+                // another's deadline; the pass skips it until the stop is over.
+                let id = record.info.id.clone();
+                if !context.stopping.begin(&id) {
+                    continue;
+                }
+                let stopping = context.stopping.clone();
+                let recorder = context.recorder.clone();
+                let client = client.clone();
+                let grace = limits.stop_grace_period.value.std();
+                let remove = *remove;
+                let user = user.map(str::to_owned);
+                tokio::spawn(async move {
+                    let outcome = stop(&client, &id, grace, remove).await;
+                    let mut details = details;
+                    details["outcome"] = json!(outcome);
+                    recorder.emit(event, user.as_deref(), details);
+                    stopping.end(&id);
+                });
             }
             Step::Remove { reason } => {
                 let mut outcome = "removed".to_owned();
@@ -182,5 +199,57 @@ pub(super) async fn execute(
                 );
             }
         }
+    }
+}
+
+/// SIGTERM, the grace period, SIGKILL (Docker's stop), then remove when asked; "no such
+/// container" counts as done. Returns the outcome for the event.
+async fn stop(client: &DockerClient, id: &str, grace: std::time::Duration, remove: bool) -> String {
+    let mut outcome = match client.stop(id, grace).await {
+        Ok(()) => "stopped".to_owned(),
+        Err(error) if error.is_not_found() => return "already gone".to_owned(),
+        Err(error) => return format!("stop failed: {}", ds01_runtime::error_chain(&error)),
+    };
+    if remove {
+        outcome = match client.remove(id).await {
+            Ok(()) => "stopped and removed".to_owned(),
+            Err(error) if error.is_not_found() => "stopped and removed".to_owned(),
+            Err(error) => format!(
+                "stopped; remove failed: {}",
+                ds01_runtime::error_chain(&error)
+            ),
+        };
+    }
+    outcome
+}
+
+/// Containers whose stop is in progress (shared with the background stop tasks).
+#[derive(Clone, Debug, Default)]
+pub struct Stopping(std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>);
+
+impl Stopping {
+    /// Marks `id` as being stopped; `false` when it already is.
+    pub fn begin(&self, id: &str) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id.to_owned())
+    }
+
+    /// The stop of `id` is over.
+    pub fn end(&self, id: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(id);
+    }
+
+    /// Whether `id` is being stopped.
+    #[must_use]
+    pub fn contains(&self, id: &str) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(id)
     }
 }

@@ -9,7 +9,7 @@ use ds01_spec::{ContainerLifecyclePolicySpec, Kind, PolicyMode, Scope, SpecBody,
 use serde_json::json;
 
 use super::{
-    act::{Acting, execute},
+    act::{Acting, Stopping, execute},
     plan::{Memory, Plan, Subject, plan},
     signals::Sampler,
 };
@@ -45,6 +45,8 @@ pub struct LifecycleContext {
     pub dry_run: bool,
     /// What `describe container` and `get containers` show, by container id.
     pub views: LifecycleViews,
+    /// Containers whose stop runs in the background.
+    pub stopping: Stopping,
 }
 
 /// The lifecycle facts of each container (limits with sources, signals, deadlines), shared
@@ -231,6 +233,10 @@ impl Reconciler<String> for LifecycleReconciler {
         let mut next: Option<jiff::Timestamp> = None;
         let mut idle = 0;
         for record in &records {
+            if context.stopping.contains(&record.info.id) {
+                // Its stop is in progress; the next pass after it sees the outcome.
+                continue;
+            }
             let limits = resolve::resolve(
                 &spec,
                 resolve::Subject {

@@ -1,6 +1,6 @@
 //! ContainerLifecyclePolicy: "containers must respect idle and runtime limits".
 
-mod act;
+pub mod act;
 pub mod executor;
 pub mod mig_activity;
 pub mod notify;

@@ -1,12 +1,5 @@
-//! `ds01-bench`: measures the controller against the targets of DESIGN §8 on the local engine.
-//!
-//! `ds01-bench detection-latency [--containers N] [--burst N]`: Docker's own `create` event
-//! time to the controller's `detection.container_discovered` line, over N containers created
-//! at a steady rate and then in bursts; prints p50/p99/max in milliseconds.
-//!
-//! `ds01-bench dcgm-restart [--kills N]`: `docker kill` of a healthy exporter (a busybox httpd)
-//! to the moment Docker reports it running again, N times, each after more than `resetAfter` of
-//! health; prints p50/p99/max.
+//! Latency measurements: Docker's `create` event to the controller's discovery (items 1 of
+//! DESIGN §8) and `docker kill` of the exporter to running again (item 2).
 
 use std::{collections::HashMap, time::Duration};
 
@@ -14,45 +7,10 @@ use bollard::query_parameters::EventsOptionsBuilder;
 use ds01_tests::{ContainerRequest, Daemon, DaemonOptions, TestScope};
 use futures::StreamExt;
 
-fn argument(name: &str, default: usize) -> usize {
-    let arguments: Vec<String> = std::env::args().collect();
-    arguments
-        .iter()
-        .position(|arg| arg == name)
-        .and_then(|index| arguments.get(index + 1))
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(default)
-}
+use super::percentile;
 
-fn percentile(sorted: &[f64], fraction: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    #[expect(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        clippy::cast_precision_loss,
-        reason = "small sample counts"
-    )]
-    let index = ((sorted.len() as f64 - 1.0) * fraction).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
-}
-
-#[tokio::main]
-async fn main() {
-    let command = std::env::args().nth(1).unwrap_or_default();
-    match command.as_str() {
-        "detection-latency" => {
-            detection_latency(argument("--containers", 200), argument("--burst", 100)).await
-        }
-        "dcgm-restart" => dcgm_restart(argument("--kills", 20)).await,
-        _ => eprintln!(
-            "usage: ds01-bench detection-latency [--containers N] [--burst N] | dcgm-restart [--kills N]"
-        ),
-    }
-}
-
-async fn detection_latency(steady: usize, burst: usize) {
+/// `detection-latency`: N containers at a steady 20/s, then a burst of concurrent creates.
+pub async fn detection_latency(steady: usize, burst: usize) {
     let scope = TestScope::new("bench-latency").await;
     let daemon = Daemon::start(DaemonOptions::default());
     daemon.wait_for_inventory(Duration::from_secs(30), "the first relist", |inventory| {
@@ -152,7 +110,8 @@ async fn detection_latency(steady: usize, burst: usize) {
     }
 }
 
-async fn dcgm_restart(kills: usize) {
+/// `dcgm-restart`: kill a healthy exporter N times.
+pub async fn dcgm_restart(kills: usize) {
     let scope = TestScope::new("bench-dcgm").await;
     let www = tempfile::tempdir().expect("www");
     std::fs::write(www.path().join("metrics"), "DCGM_FI_DEV_GPU_UTIL 0\n").expect("metrics");
