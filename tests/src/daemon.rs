@@ -38,6 +38,8 @@ pub struct DaemonOptions {
     pub event_log: Option<PathBuf>,
     /// `--metrics-addr` (default: a free local port, so daemons can run side by side).
     pub metrics_addr: Option<String>,
+    /// `--state-dir` (default: `state` in the directory).
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Daemon {
@@ -64,7 +66,12 @@ impl Daemon {
             .unwrap_or_else(free_local_address);
         let mut arguments: Vec<String> = vec![
             "--state-dir".into(),
-            root.join("state").display().to_string(),
+            options
+                .state_dir
+                .clone()
+                .unwrap_or_else(|| root.join("state"))
+                .display()
+                .to_string(),
             "--event-log".into(),
             options
                 .event_log
@@ -302,6 +309,15 @@ impl Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
         None
+    }
+
+    /// SIGKILLs the process (no drain, no last write) and hands back its directory.
+    #[must_use]
+    pub fn kill_keeping_state(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let directory = tempfile::tempdir().expect("temporary directory");
+        std::mem::replace(&mut self.directory, directory)
     }
 
     /// Stops the process and hands back its directory for a restart.

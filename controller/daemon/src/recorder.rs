@@ -1,6 +1,7 @@
 //! Emitting controller events: appended to the JSONL log, broadcast to followers
 //! (`ds01ctl events --follow`), and kept in a bounded in-memory ring for queries. A log that
-//! cannot be written is reported, never fatal.
+//! cannot be written is reported, never fatal: the events that missed it are kept (bounded)
+//! and written first once it can be written again.
 
 use std::{
     collections::VecDeque,
@@ -15,6 +16,8 @@ use crate::metrics::Metrics;
 
 /// Events kept in memory for `ds01ctl events`.
 const RING_CAPACITY: usize = 10_000;
+/// Events kept for the log while it cannot be written.
+const PENDING_CAPACITY: usize = 10_000;
 
 /// Where events go.
 #[derive(Debug)]
@@ -24,6 +27,7 @@ pub struct Recorder {
     followers: broadcast::Sender<Event>,
     ring: Mutex<VecDeque<Event>>,
     last_error: Mutex<Option<String>>,
+    pending: Mutex<VecDeque<Event>>,
     metrics: Option<Arc<Metrics>>,
 }
 
@@ -39,6 +43,7 @@ impl Recorder {
             followers,
             ring: Mutex::new(VecDeque::new()),
             last_error: Mutex::new(None),
+            pending: Mutex::new(VecDeque::new()),
             metrics: None,
         }
     }
@@ -61,15 +66,16 @@ impl Recorder {
             metrics.on_event(event_type, &details);
         }
         let event = Event::new(event_type, user, details);
-        if let Some(log) = &self.log
-            && let Err(error) = log.append(&event)
-        {
-            let message = format!("{:#}", anyhow::Error::from(error));
-            tracing::warn!(error = %message, event_type, "event not written to the log");
-            *self
-                .last_error
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner) = Some(message);
+        if self.log.is_some() {
+            let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            if pending.len() == PENDING_CAPACITY {
+                pending.pop_front();
+            }
+            pending.push_back(event.clone());
+            drop(pending);
+            if let Err(message) = self.flush() {
+                tracing::warn!(error = %message, event_type, "event not written to the log yet");
+            }
         }
         let field = |key: &str| event.details.get(key).and_then(Value::as_str);
         // One log line per event, with the fields log shippers index on.
@@ -118,7 +124,33 @@ impl Recorder {
         }
     }
 
-    /// The last failure writing the log, if any.
+    /// Writes the events that missed the log, oldest first; `Err` says why it still cannot.
+    ///
+    /// # Errors
+    /// The log's write error.
+    pub fn flush(&self) -> Result<(), String> {
+        let Some(log) = &self.log else {
+            return Ok(());
+        };
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut last_error = self
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        while let Some(event) = pending.front() {
+            if let Err(error) = log.append(event) {
+                let message = format!("{:#}", anyhow::Error::from(error));
+                *last_error = Some(message.clone());
+                return Err(message);
+            }
+            pending.pop_front();
+        }
+        *last_error = None;
+        Ok(())
+    }
+
+    /// Why the log cannot be written now: the last append failed (cleared by the next one that
+    /// succeeds).
     #[must_use]
     pub fn last_error(&self) -> Option<String> {
         self.last_error

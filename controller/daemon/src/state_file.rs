@@ -67,6 +67,19 @@ impl StateFile {
         ds01_host::atomic_file::write_atomic(&self.path, &bytes)
     }
 
+    /// Writes the file as it is now: proof, before a destructive action, that what the
+    /// controller remembers reaches the disk.
+    ///
+    /// # Errors
+    /// When the file cannot be written (a read-only or full state directory).
+    pub fn sync(&self) -> std::io::Result<()> {
+        let bytes = {
+            let content = self.content.lock().unwrap_or_else(PoisonError::into_inner);
+            serde_json::to_vec_pretty(&*content).map_err(std::io::Error::other)?
+        };
+        ds01_host::atomic_file::write_atomic(&self.path, &bytes)
+    }
+
     /// Forgets `section`/`key`.
     ///
     /// # Errors

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::{
     act::{Acting, Stopping, execute},
-    plan::{Memory, Plan, Subject, plan},
+    plan::{Memory, Plan, Step, Subject, plan},
     signals::Sampler,
 };
 use crate::{
@@ -232,6 +232,9 @@ impl Reconciler<String> for LifecycleReconciler {
         };
         let mut next: Option<jiff::Timestamp> = None;
         let mut idle = 0;
+        // Checked once per pass, and only when something destructive is due.
+        let mut recordable: Option<Result<(), String>> = None;
+        let mut deferred: Option<String> = None;
         for record in &records {
             if context.stopping.contains(&record.info.id) {
                 // Its stop is in progress; the next pass after it sees the outcome.
@@ -285,10 +288,32 @@ impl Reconciler<String> for LifecycleReconciler {
                 );
             idle += usize::from(decided.idle);
             // Remember before acting: a crash in between loses at most a warning, never repeats one.
-            if decided.memory != memory
-                && let Err(error) = context.state.set(SECTION, &key, &decided.memory)
-            {
-                tracing::warn!(%error, "cannot persist lifecycle timers");
+            let mut remembered = Ok(());
+            if decided.memory != memory {
+                remembered = context.state.set(SECTION, &key, &decided.memory);
+                if let Err(error) = &remembered {
+                    tracing::warn!(%error, "cannot persist lifecycle timers");
+                }
+            }
+            // A stop or removal the controller could not record is not done: it waits until
+            // the state directory and the event log can be written again.
+            let mut decided = decided;
+            if !dry_run && decided.steps.iter().any(Step::is_destructive) {
+                let problem = match (&remembered, &recordable) {
+                    (Err(error), _) => Some(format!("the state file cannot be written: {error}")),
+                    (Ok(()), Some(result)) => result.clone().err(),
+                    (Ok(()), None) => {
+                        let result = can_record(context);
+                        recordable = Some(result.clone());
+                        result.err()
+                    }
+                };
+                if let Some(problem) = problem {
+                    decided.steps.retain(|step| !step.is_destructive());
+                    deferred.get_or_insert(problem);
+                    let retry = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(5);
+                    next = Some(next.map_or(retry, |existing| existing.min(retry)));
+                }
             }
             let acting = Acting {
                 record,
@@ -313,12 +338,21 @@ impl Reconciler<String> for LifecycleReconciler {
             if dry_run { "DryRun" } else { "Enforcing" },
             String::new(),
         );
+        let degraded = match &deferred {
+            Some(problem) => (
+                "Degraded",
+                "True",
+                "CannotRecord",
+                format!("stops and removals are held back: {problem}"),
+            ),
+            None => ("Degraded", "False", "AsExpected", String::new()),
+        };
         let details = json!({ "containers": records.len(), "idle": idle, "nextDeadline": next.map(|at| format!("{at:.3}")), "highDemandFactor": idle_factor });
         context.board.set(
             Kind::ContainerLifecyclePolicy,
             &name,
             generation,
-            &[ready],
+            &[ready, degraded],
             details,
         );
         let interval = spec.sample_interval.std();
@@ -332,4 +366,17 @@ impl Reconciler<String> for LifecycleReconciler {
                 .max(Duration::from_millis(50)),
         ))
     }
+}
+
+/// Whether a destructive action could be recorded now: the state file and the event log can
+/// both be written.
+fn can_record(context: &LifecycleContext) -> Result<(), String> {
+    context
+        .state
+        .sync()
+        .map_err(|error| format!("the state file cannot be written: {error}"))?;
+    context
+        .recorder
+        .flush()
+        .map_err(|error| format!("the event log cannot be written: {error}"))
 }

@@ -93,6 +93,14 @@ pub enum Step {
     ReportExempt,
 }
 
+impl Step {
+    /// Stops and removals: what must not happen unless it can be recorded.
+    #[must_use]
+    pub fn is_destructive(&self) -> bool {
+        matches!(self, Step::Stop { .. } | Step::Remove { .. })
+    }
+}
+
 /// The planner's answer for one container.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plan {

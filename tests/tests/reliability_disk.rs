@@ -1,0 +1,194 @@
+//! A full or read-only state directory: the controller keeps running, reports the condition,
+//! and holds back stops it could not record until the directory can be written again.
+//! (The state directory is a small tmpfs mounted for the test: the tests run as root.)
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use ds01_tests::{ContainerRequest, Daemon, DaemonOptions, TestScope};
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A tmpfs mounted on a fresh directory; unmounted when dropped.
+struct SmallDisk {
+    path: PathBuf,
+    _directory: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> Self {
+        let directory = tempfile::tempdir().expect("tempdir");
+        let path = directory.path().join("state");
+        std::fs::create_dir(&path).expect("mkdir");
+        let status = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size}"),
+                "ds01-test",
+                &path.display().to_string(),
+            ])
+            .status()
+            .expect("run mount");
+        assert!(
+            status.success(),
+            "mounting a tmpfs needs root: the reliability tests run as root"
+        );
+        SmallDisk {
+            path,
+            _directory: directory,
+        }
+    }
+
+    fn run(&self, arguments: &[&str]) {
+        let status = Command::new("mount")
+            .args(arguments)
+            .arg(&self.path)
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "mount {arguments:?}");
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}
+
+/// Fills the file system under `path` (the writes stop at ENOSPC).
+fn fill(path: &Path) -> PathBuf {
+    let filler = path.join("filler");
+    let _ = Command::new("dd")
+        .args(["if=/dev/zero", &format!("of={}", filler.display()), "bs=4k"])
+        .output();
+    filler
+}
+
+fn lifecycle_condition(daemon: &Daemon, kind: &str) -> Value {
+    let (_, stdout, _) = daemon.ctl(&["status", "-o", "json"]);
+    let status: Value = serde_json::from_str(&stdout).unwrap_or_default();
+    status["resources"]
+        .as_array()
+        .and_then(|resources| resources.iter().find(|resource| resource["name"] == "lab"))
+        .and_then(|resource| resource["conditions"].as_array())
+        .and_then(|conditions| {
+            conditions
+                .iter()
+                .find(|condition| condition["type"] == kind)
+        })
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+async fn running(scope: &TestScope, id: &str) -> bool {
+    scope
+        .docker
+        .inspect_container(id, None)
+        .await
+        .ok()
+        .and_then(|container| container.state)
+        .and_then(|state| state.running)
+        .unwrap_or(false)
+}
+
+/// Starts a controller on `disk`, applies a 3 s runtime limit for a fresh user, starts a
+/// container for that user; returns both.
+async fn limited_container(disk: &SmallDisk) -> (Daemon, String) {
+    let user = format!("disk{}", std::process::id());
+    let daemon = Daemon::start(DaemonOptions {
+        state_dir: Some(disk.path.clone()),
+        ..DaemonOptions::default()
+    });
+    daemon.wait_for_socket(WAIT);
+    let policy = daemon.root().join("lab.yaml");
+    std::fs::write(
+        &policy,
+        format!("apiVersion: ds01.io/v1alpha1\nkind: ContainerLifecyclePolicy\nmetadata: {{name: lab}}\nspec:\n  sampleInterval: 1s\n  scope: all\n  defaults: {{idleTimeout: null, maxRuntime: null, removeAfterStop: null, gpuHoldAfterStop: null, createdTimeout: null}}\n  users:\n    {user}: {{maxRuntime: 3s, stopGracePeriod: 1s}}\n  notify: {{tty: false}}\n"),
+    )
+    .expect("policy");
+    let (code, stdout, stderr) = daemon.ctl(&["apply", "-f", &policy.display().to_string()]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    (daemon, user)
+}
+
+async fn held_back_then_done(
+    scope: &TestScope,
+    daemon: &mut Daemon,
+    user: &str,
+    unblock: impl FnOnce(),
+) {
+    let id = scope
+        .container(ContainerRequest::sleeper("limited").label("ds01.user", user))
+        .await;
+    // Past the deadline the stop is due, but it could not be recorded: held back, reported.
+    let started = Instant::now();
+    loop {
+        let degraded = lifecycle_condition(daemon, "Degraded");
+        if degraded["status"] == "True" {
+            assert_eq!(degraded["reason"], "CannotRecord", "{degraded}");
+            break;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "never reported: {degraded}\n{}",
+            daemon.output()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        running(scope, &id).await,
+        "a stop that could not be recorded was carried out"
+    );
+    assert!(daemon.is_running(), "{}", daemon.output());
+    assert_eq!(daemon.ctl(&["status"]).0, 0, "the API keeps serving");
+
+    // Writable again: the held-back stop happens, and the condition clears.
+    unblock();
+    daemon.wait_for_event(WAIT, "the runtime stop", |event| {
+        event["event_type"] == "lifecycle.runtime_stop"
+            && event["details"]["container_id"] == id[..12]
+    });
+    let started = Instant::now();
+    while lifecycle_condition(daemon, "Degraded")["status"] != "False" {
+        assert!(started.elapsed() < WAIT, "Degraded never cleared");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_full_state_directory_holds_back_stops_until_there_is_room() {
+    let scope = TestScope::new("disk-full").await;
+    let disk = SmallDisk::mount("512k");
+    let (mut daemon, user) = limited_container(&disk).await;
+    let filler = fill(&disk.path);
+    held_back_then_done(&scope, &mut daemon, &user, || {
+        std::fs::remove_file(&filler).expect("free the disk");
+    })
+    .await;
+    let state = std::fs::read_to_string(disk.path.join("controller-state.json")).expect("state");
+    assert!(
+        serde_json::from_str::<Value>(&state).is_ok(),
+        "corrupt state file: {state}"
+    );
+    assert_eq!(daemon.terminate(WAIT), Some(0));
+}
+
+#[tokio::test]
+async fn a_read_only_state_directory_holds_back_stops_until_it_is_writable() {
+    let scope = TestScope::new("disk-ro").await;
+    let disk = SmallDisk::mount("4m");
+    let (mut daemon, user) = limited_container(&disk).await;
+    disk.run(&["-o", "remount,ro"]);
+    held_back_then_done(&scope, &mut daemon, &user, || {
+        disk.run(&["-o", "remount,rw"])
+    })
+    .await;
+    assert_eq!(daemon.terminate(WAIT), Some(0));
+}
