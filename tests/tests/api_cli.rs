@@ -310,25 +310,38 @@ async fn events_are_listed_filtered_and_followed() {
         .spawn()
         .expect("follow");
     let stdout = follower.stdout.take().expect("stdout");
-    let reader = std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
-        line
+    let (lines, followed) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                return;
+            }
+        }
     });
     let scope = ds01_tests::TestScope::new("events-follow").await;
     let id = scope
         .container(ds01_tests::ContainerRequest::sleeper("followed").created_only())
         .await;
+    // Other tests create containers meanwhile: every followed line is a discovery, and ours
+    // is among them.
     let deadline = std::time::Instant::now() + WAIT;
-    while !reader.is_finished() && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let mut seen = Vec::new();
+    let found = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let Ok(line) = followed.recv_timeout(left) else {
+            break false;
+        };
+        let event: Value =
+            serde_json::from_str(&line).unwrap_or_else(|_| panic!("not an event: {line:?}"));
+        assert_eq!(event["event_type"], "detection.container_discovered");
+        if event["details"]["container_id"] == id[..12] {
+            break true;
+        }
+        seen.push(line);
+    };
     let _ = follower.kill();
     let _ = follower.wait();
-    let line = reader.join().expect("reader");
-    let event: Value =
-        serde_json::from_str(&line).unwrap_or_else(|_| panic!("no followed event: {line:?}"));
-    assert_eq!(event["details"]["container_id"], id[..12]);
+    assert!(found, "our container was not followed; saw {seen:?}");
 }
 
 #[tokio::test]
