@@ -104,6 +104,17 @@ impl TestScope {
         format!("ds01t-{}-{suffix}", self.id)
     }
 
+    /// Whether Docker reports the container (id or name) running; `None` when it is gone.
+    pub async fn running(&self, container: &str) -> Option<bool> {
+        let inspected = self.docker.inspect_container(container, None).await.ok()?;
+        Some(
+            inspected
+                .state
+                .and_then(|state| state.running)
+                .unwrap_or(false),
+        )
+    }
+
     /// Creates (and by default starts) a labelled container; returns its id.
     ///
     /// # Panics

@@ -188,14 +188,11 @@ async fn busy_cpu_network_kept_alive_and_protected_containers_are_not_stopped() 
         (&kept, "kept alive"),
         (&protected, "protected"),
     ] {
-        let running = scope
-            .docker
-            .inspect_container(id, None)
-            .await
-            .expect("exists")
-            .state
-            .and_then(|state| state.running);
-        assert_eq!(running, Some(true), "the {what} container was stopped");
+        assert_eq!(
+            scope.running(id).await,
+            Some(true),
+            "the {what} container was stopped"
+        );
         assert!(
             events_for(&daemon, id, "lifecycle.idle_stop").is_empty(),
             "{what}"

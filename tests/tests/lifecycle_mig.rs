@@ -92,14 +92,11 @@ async fn mig_instances_are_judged_by_their_dcgm_engine_activity() {
     assert_eq!(stop["details"]["signals"]["gpu"], 0.0, "{stop}");
     tokio::time::sleep(Duration::from_secs(3)).await;
     for (id, what) in [(&busy, "busy MIG"), (&unreported, "unreported MIG")] {
-        let running = scope
-            .docker
-            .inspect_container(id, None)
-            .await
-            .expect("exists")
-            .state
-            .and_then(|state| state.running);
-        assert_eq!(running, Some(true), "the {what} container was stopped");
+        assert_eq!(
+            scope.running(id).await,
+            Some(true),
+            "the {what} container was stopped"
+        );
     }
     // describe shows the busy instance's activity as its GPU signal.
     let (_, described, _) = daemon.ctl(&["describe", "container", &busy[..12], "-o", "json"]);

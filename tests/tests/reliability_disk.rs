@@ -86,17 +86,6 @@ fn lifecycle_condition(daemon: &Daemon, kind: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
-async fn running(scope: &TestScope, id: &str) -> bool {
-    scope
-        .docker
-        .inspect_container(id, None)
-        .await
-        .ok()
-        .and_then(|container| container.state)
-        .and_then(|state| state.running)
-        .unwrap_or(false)
-}
-
 /// Starts a controller on `disk`, applies a 3 s runtime limit for a fresh user, starts a
 /// container for that user; returns both.
 async fn limited_container(disk: &SmallDisk) -> (Daemon, String) {
@@ -143,7 +132,7 @@ async fn held_back_then_done(
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(
-        running(scope, &id).await,
+        scope.running(&id).await == Some(true),
         "a stop that could not be recorded was carried out"
     );
     assert!(daemon.is_running(), "{}", daemon.output());

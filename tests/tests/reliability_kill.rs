@@ -207,14 +207,7 @@ async fn twenty_sigkills_lose_no_timer_and_repeat_no_action() {
     assert_eq!(alert_file.lines().count(), 2, "{alert_file}");
 
     // The exporter was started once, then once per death: never twice for one death.
-    let running = scope
-        .docker
-        .inspect_container(&exporter, None)
-        .await
-        .expect("exporter")
-        .state
-        .and_then(|state| state.running);
-    assert_eq!(running, Some(true));
+    assert_eq!(scope.running(&exporter).await, Some(true));
     watcher.abort();
     assert!(exporter_kills > 0, "the exporter was never killed");
     assert_eq!(

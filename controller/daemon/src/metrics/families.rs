@@ -210,7 +210,11 @@ impl Metrics {
             "Time one reconcile took",
             metrics.reconcile_duration.clone(),
         );
-        registry.register("event_to_action_seconds", "Time from when an action became due (a deadline, an exporter's death, an orphan's grace end) to the action", metrics.event_to_action.clone());
+        registry.register(
+            "event_to_action_seconds",
+            "Time from when a lifecycle stop became due (its deadline) to the stop",
+            metrics.event_to_action.clone(),
+        );
         registry.register(
             "queue_depth",
             "Keys waiting in a controller's queue",
@@ -321,7 +325,7 @@ impl Metrics {
             }
             let _ = self.reconcile_errors.get_or_create(&label);
             let _ = self.reconcile_duration.get_or_create(&label);
-            if controller != "inventory" {
+            if controller == "container-lifecycle" {
                 let _ = self.event_to_action.get_or_create(&label);
             }
         }
