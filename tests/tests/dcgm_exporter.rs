@@ -193,6 +193,21 @@ async fn the_exporter_is_created_kept_running_recreated_and_left_alone_when_heal
                 .is_some_and(|id| second.starts_with(id))
     });
     ready(&daemon);
+    // The metrics tell the same story: up, and created + restarted + re-created.
+    let metrics = daemon.metrics().unwrap_or_default();
+    let sample = |family: &str| {
+        let prefix = format!("{family}{{container=\"{}\"}} ", setup.container);
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(&prefix))
+            .and_then(|value| value.parse::<f64>().ok())
+    };
+    assert_eq!(sample("ds01_dcgm_exporter_up"), Some(1.0), "{metrics}");
+    assert_eq!(
+        sample("ds01_dcgm_exporter_restarts_total"),
+        Some(3.0),
+        "{metrics}"
+    );
 
     // A controller restart leaves the healthy exporter untouched.
     let actions_before = daemon

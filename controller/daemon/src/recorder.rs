@@ -25,7 +25,8 @@ pub struct Recorder {
     log: Option<EventLog>,
     dry_run: bool,
     followers: broadcast::Sender<Event>,
-    ring: Mutex<VecDeque<Event>>,
+    /// Recent events as their compact JSON lines (a parsed event costs several times more).
+    ring: Mutex<VecDeque<Box<str>>>,
     last_error: Mutex<Option<String>>,
     pending: Mutex<VecDeque<Event>>,
     metrics: Option<Arc<Metrics>>,
@@ -92,7 +93,7 @@ impl Recorder {
             if ring.len() == RING_CAPACITY {
                 ring.pop_front();
             }
-            ring.push_back(event.clone());
+            ring.push_back(event.to_line().trim_end().into());
         }
         // No follower is not an error.
         let _ = self.followers.send(event);
@@ -111,7 +112,7 @@ impl Recorder {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
-            .cloned()
+            .filter_map(|line| serde_json::from_str(line).ok())
             .collect()
     }
 
