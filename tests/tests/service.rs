@@ -292,7 +292,7 @@ async fn the_metrics_endpoint_serves_live_values() {
             &metrics,
             "ds01_spec_observed_generation{kind=\"ContainerLifecyclePolicy\",name=\"lab\"}",
         );
-        if reconciled == Some(1.0) {
+        if reconciled == Some(1.0) && sample(&metrics, "ds01_docker_connected ") == Some(1.0) {
             break metrics;
         }
         assert!(

@@ -226,14 +226,20 @@ impl DockerWatch {
                     self.observer.forget(&id);
                 }
                 let client = &self.client;
-                let results: Vec<_> = futures::stream::iter(changed)
-                    .map(|id| async move { client.inspect(&id).await.map(|info| (id, info)) })
-                    .buffer_unordered(INSPECT_CONCURRENCY)
-                    .collect()
-                    .await;
-                for result in results {
-                    let (id, info) = result?;
-                    self.observer.record(&id, info);
+                // Recorded as they arrive: no list of every inspect held at once.
+                let mut inspected = futures::stream::iter(changed)
+                    .map(|id| async move {
+                        let result = client.inspect(&id).await;
+                        (id, result)
+                    })
+                    .buffer_unordered(INSPECT_CONCURRENCY);
+                while let Some((id, result)) = inspected.next().await {
+                    match result {
+                        Ok(info) => self.observer.record(&id, info),
+                        // Removed between the list and the inspect: it is simply gone.
+                        Err(error) if error.is_not_found() => self.observer.forget(&id),
+                        Err(error) => return Err(error),
+                    }
                 }
             }
         }
