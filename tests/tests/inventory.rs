@@ -275,3 +275,52 @@ async fn a_driver_that_will_not_initialise_is_reported_not_fatal() {
     assert_eq!(inventory["docker"]["connected"], true);
     assert_eq!(daemon.terminate(Duration::from_secs(10)), Some(0));
 }
+
+#[tokio::test]
+async fn containers_removed_during_the_first_relist_are_gone_not_a_lost_connection() {
+    let scope = TestScope::new("inv-vanishing").await;
+    let mut doomed = Vec::new();
+    for index in 0..40 {
+        doomed.push(
+            scope
+                .container(ContainerRequest::sleeper(&format!("doomed{index}")).created_only())
+                .await,
+        );
+    }
+    // Remove them while the controller starts: some are listed and then fail their inspect.
+    let docker = scope.docker.clone();
+    let removals = doomed.clone();
+    let remover = tokio::spawn(async move {
+        for id in removals {
+            let _ = docker
+                .remove_container(
+                    &id,
+                    Some(
+                        bollard::query_parameters::RemoveContainerOptionsBuilder::new()
+                            .force(true)
+                            .build(),
+                    ),
+                )
+                .await;
+        }
+    });
+    let daemon = Daemon::start(DaemonOptions::default());
+    remover.await.expect("remover");
+    daemon.wait_for_inventory(
+        WAIT,
+        "connected, without the removed containers",
+        |inventory| {
+            inventory["docker"]["connected"] == true
+                && doomed.iter().all(|id| container(inventory, id).is_none())
+        },
+    );
+    let disconnected: Vec<Value> = daemon
+        .events()
+        .into_iter()
+        .filter(|event| event["event_type"] == "docker.disconnected")
+        .collect();
+    assert!(
+        disconnected.is_empty(),
+        "a vanished container was taken for a lost engine: {disconnected:?}"
+    );
+}
