@@ -452,18 +452,29 @@ async fn a_failing_reset_is_reported_with_its_exit_status_and_output_and_stopped
         error.contains("exit status 3") && error.contains("reset refused"),
         "{failed}"
     );
-    let (_, status, _) = daemon.ctl(&["status", "-o", "json"]);
-    let status: serde_json::Value = serde_json::from_str(&status).expect("json");
-    let orphans = status["resources"]
-        .as_array()
-        .and_then(|resources| {
-            resources
-                .iter()
-                .find(|r| r["kind"] == "GpuOrphanPolicy")
-                .cloned()
-        })
-        .expect("policy status");
-    assert_eq!(orphans["details"]["lastReset"]["result"], "failed");
+    // The event is written during the reconcile; the status when it ends.
+    let started = std::time::Instant::now();
+    let orphans = loop {
+        let (_, status, _) = daemon.ctl(&["status", "-o", "json"]);
+        let status: serde_json::Value = serde_json::from_str(&status).expect("json");
+        let orphans = status["resources"]
+            .as_array()
+            .and_then(|resources| {
+                resources
+                    .iter()
+                    .find(|r| r["kind"] == "GpuOrphanPolicy")
+                    .cloned()
+            })
+            .expect("policy status");
+        if orphans["details"]["lastReset"]["result"] == "failed" {
+            break orphans;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "the status never showed the failed reset: {orphans}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
     let holders = orphans["details"]["stoppedContainersHoldingGpus"]
         .as_array()
         .cloned()
