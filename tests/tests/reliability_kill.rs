@@ -32,6 +32,17 @@ impl Random {
     }
 }
 
+fn exporter_ready(daemon: &Daemon) {
+    let (code, _, _) = daemon.ctl(&[
+        "wait",
+        "--for=condition=Ready",
+        "dcgmexporter/dcgm",
+        "--timeout",
+        "30s",
+    ]);
+    assert_eq!(code, 0, "{}", daemon.output());
+}
+
 fn time(event: &Value, field: &str) -> jiff::Timestamp {
     event["details"][field]
         .as_str()
@@ -104,14 +115,7 @@ async fn twenty_sigkills_lose_no_timer_and_repeat_no_action() {
     daemon.wait_for_socket(WAIT);
     let (code, stdout, stderr) = daemon.ctl(&["apply", "-f", &specs.display().to_string()]);
     assert_eq!(code, 0, "{stdout}{stderr}");
-    let (code, _, _) = daemon.ctl(&[
-        "wait",
-        "--for=condition=Ready",
-        "dcgmexporter/dcgm",
-        "--timeout",
-        "30s",
-    ]);
-    assert_eq!(code, 0, "{}", daemon.output());
+    exporter_ready(&daemon);
     let with_alerts = |request: ContainerRequest| {
         let mut request = request;
         request
@@ -156,14 +160,7 @@ async fn twenty_sigkills_lose_no_timer_and_repeat_no_action() {
         event["event_type"] == "lifecycle.runtime_stop"
             && event["details"]["container_id"] == runtime[..12]
     });
-    let (code, _, _) = daemon.ctl(&[
-        "wait",
-        "--for=condition=Ready",
-        "dcgmexporter/dcgm",
-        "--timeout",
-        "30s",
-    ]);
-    assert_eq!(code, 0, "{}", daemon.output());
+    exporter_ready(&daemon);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let events = daemon.events();
 

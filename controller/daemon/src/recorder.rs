@@ -28,7 +28,7 @@ pub struct Recorder {
     /// Recent events as their compact JSON lines (a parsed event costs several times more).
     ring: Mutex<VecDeque<Box<str>>>,
     last_error: Mutex<Option<String>>,
-    pending: Mutex<VecDeque<Event>>,
+    pending: Mutex<VecDeque<Box<str>>>,
     metrics: Option<Arc<Metrics>>,
 }
 
@@ -67,12 +67,14 @@ impl Recorder {
             metrics.on_event(event_type, &details);
         }
         let event = Event::new(event_type, user, details);
+        // Serialized once: for the log, and as the ring's compact copy.
+        let line: Box<str> = event.to_line().into();
         if self.log.is_some() {
             let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
             if pending.len() == PENDING_CAPACITY {
                 pending.pop_front();
             }
-            pending.push_back(event.clone());
+            pending.push_back(line.clone());
             drop(pending);
             if let Err(message) = self.flush() {
                 tracing::warn!(error = %message, event_type, "event not written to the log yet");
@@ -93,7 +95,7 @@ impl Recorder {
             if ring.len() == RING_CAPACITY {
                 ring.pop_front();
             }
-            ring.push_back(event.to_line().trim_end().into());
+            ring.push_back(line);
         }
         // No follower is not an error.
         let _ = self.followers.send(event);
@@ -138,8 +140,8 @@ impl Recorder {
             .last_error
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        while let Some(event) = pending.front() {
-            if let Err(error) = log.append(event) {
+        while let Some(line) = pending.front() {
+            if let Err(error) = log.append_line(line) {
                 let message = format!("{:#}", anyhow::Error::from(error));
                 *last_error = Some(message.clone());
                 return Err(message);

@@ -157,7 +157,14 @@ impl EventLog {
     /// # Errors
     /// When the write fails; the event is then lost from the file (callers report it).
     pub fn append(&self, event: &Event) -> Result<(), EventLogError> {
-        let line = event.to_line();
+        self.append_line(&event.to_line())
+    }
+
+    /// Appends a line made by [`Event::to_line`] (for callers that keep the line anyway).
+    ///
+    /// # Errors
+    /// When the write fails.
+    pub fn append_line(&self, line: &str) -> Result<(), EventLogError> {
         let mut guard = self
             .file
             .lock()

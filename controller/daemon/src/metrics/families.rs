@@ -398,26 +398,21 @@ impl Metrics {
                 })
                 .inc();
         }
-        let due = details
-            .get("deadline")
-            .or_else(|| details.get("due_at"))
-            .and_then(Value::as_str)
-            .and_then(|text| text.parse::<jiff::Timestamp>().ok());
-        let controller = match event_type {
-            "lifecycle.idle_stop" | "lifecycle.runtime_stop" | "lifecycle.removed" => {
-                Some("container-lifecycle")
+        // A stop's event is written once its grace period is over: measure to `issued_at`.
+        if matches!(event_type, "lifecycle.idle_stop" | "lifecycle.runtime_stop") {
+            let time = |key: &str| {
+                details
+                    .get(key)
+                    .and_then(Value::as_str)
+                    .and_then(|text| text.parse::<jiff::Timestamp>().ok())
+            };
+            if let (Some(deadline), Some(issued)) = (time("deadline"), time("issued_at")) {
+                self.event_to_action
+                    .get_or_create(&ControllerLabel {
+                        controller: "container-lifecycle".to_owned(),
+                    })
+                    .observe(issued.duration_since(deadline).as_secs_f64().max(0.0));
             }
-            "dcgm.restarted" | "dcgm.created" => Some("dcgm-exporter"),
-            "gpu.orphan_terminated" | "gpu.orphan_killed" => Some("gpu-orphans"),
-            _ => None,
-        };
-        if let (Some(controller), Some(due)) = (controller, due) {
-            let late = jiff::Timestamp::now().duration_since(due).as_secs_f64();
-            self.event_to_action
-                .get_or_create(&ControllerLabel {
-                    controller: controller.to_owned(),
-                })
-                .observe(late.max(0.0));
         }
     }
 

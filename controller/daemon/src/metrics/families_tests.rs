@@ -40,13 +40,12 @@ fn action_events_count_into_their_families_and_dry_runs_do_not() {
     metrics.on_event("gpu.orphan_killed", &json!({ "pid": 2, "dry_run": true }));
     metrics.on_event("gpu.reset_failed", &json!({}));
     metrics.on_event("dcgm.restarted", &json!({ "container": "dcgm-exporter" }));
-    let deadline = format!(
-        "{:.3}",
-        jiff::Timestamp::now() - jiff::SignedDuration::from_millis(250)
-    );
+    // Issued 250 ms after its deadline; the event itself comes after the grace period.
+    let deadline = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(10);
+    let issued = deadline + jiff::SignedDuration::from_millis(250);
     metrics.on_event(
         "lifecycle.runtime_stop",
-        &json!({ "container": "x", "deadline": deadline }),
+        &json!({ "container": "x", "deadline": format!("{deadline:.3}"), "issued_at": format!("{issued:.3}") }),
     );
     let text = metrics.encode();
     for expected in [
