@@ -484,7 +484,11 @@ async fn describe_shows_limits_with_sources_signals_and_the_next_action() {
     let started = Instant::now();
     let described = loop {
         let (code, stdout, stderr) = daemon.ctl(&["describe", "container", &id[..12]]);
-        assert_eq!(code, 0, "{stderr}");
+        // Right after the create the controller may not have seen the container yet.
+        assert!(
+            code == 0 || stderr.contains("no container named"),
+            "{stderr}"
+        );
         if stdout.contains("idle since        20") {
             break stdout;
         }
