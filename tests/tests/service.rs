@@ -265,9 +265,6 @@ fn sample(metrics: &str, prefix: &str) -> Option<f64> {
 #[tokio::test]
 async fn the_metrics_endpoint_serves_live_values() {
     let scope = TestScope::new("metrics").await;
-    let id = scope
-        .container(ContainerRequest::sleeper("measured").label("ds01.user", "otto"))
-        .await;
     let gpu = "GPU-00000000-0000-0000-0000-00000000aa01";
     let daemon = Daemon::start(DaemonOptions {
         nvml_state: Some(format!(
@@ -282,6 +279,11 @@ async fn the_metrics_endpoint_serves_live_values() {
         daemon.ctl(&["apply", "-f", &spec.display().to_string()]).0,
         0
     );
+    // Created after start-up: the first relist inspects inline, so only a container that
+    // appears later goes through the inventory's inspect loop and its reconcile counter.
+    let id = scope
+        .container(ContainerRequest::sleeper("measured").label("ds01.user", "otto"))
+        .await;
     daemon.wait_for_inventory(WAIT, "the container", |inventory| {
         inventory["containers"].get(&id[..12]).is_some()
     });
@@ -292,7 +294,14 @@ async fn the_metrics_endpoint_serves_live_values() {
             &metrics,
             "ds01_spec_observed_generation{kind=\"ContainerLifecyclePolicy\",name=\"lab\"}",
         );
-        if reconciled == Some(1.0) && sample(&metrics, "ds01_docker_connected ") == Some(1.0) {
+        let inspected = sample(
+            &metrics,
+            "ds01_reconciles_total{controller=\"inventory\",result=\"ok\"}",
+        );
+        if reconciled == Some(1.0)
+            && sample(&metrics, "ds01_docker_connected ") == Some(1.0)
+            && inspected.is_some_and(|count| count >= 1.0)
+        {
             break metrics;
         }
         assert!(
