@@ -1,6 +1,7 @@
-//! The control API under bad clients: garbage bytes, oversized and malformed bodies, and
-//! clients that send half a request and wait. The daemon answers each with a JSON error or
-//! closes the connection, and keeps serving everyone else.
+//! The control API under bad clients: garbage bytes, oversized and malformed bodies, clients
+//! that send half a request and wait, and one user opening connections without end. The daemon
+//! answers each with a JSON error or closes the connection at its timeout, and keeps serving
+//! everyone else.
 
 use std::{
     io::{Read, Write},
@@ -128,6 +129,86 @@ fn a_hundred_slow_clients_do_not_stop_the_api() {
     let (code, _, _) = daemon.ctl(&["get", "containers"]);
     assert_eq!(code, 0);
     drop(slow);
+    still_serving(&daemon);
+    assert_eq!(daemon.terminate(WAIT), Some(0));
+}
+
+/// Reads until the server closes the connection; returns what came back and when it closed.
+fn until_closed(mut stream: UnixStream, limit: Duration) -> (String, Duration) {
+    let started = Instant::now();
+    stream.set_read_timeout(Some(limit)).expect("timeout");
+    let mut answer = Vec::new();
+    let closed = stream.read_to_end(&mut answer);
+    assert!(
+        closed.is_ok(),
+        "still open after {limit:?} ({closed:?}); got {:?}",
+        String::from_utf8_lossy(&answer)
+    );
+    (
+        String::from_utf8_lossy(&answer).into_owned(),
+        started.elapsed(),
+    )
+}
+
+#[test]
+fn stalled_clients_are_disconnected_at_the_header_and_response_timeouts() {
+    let mut daemon = Daemon::start(DaemonOptions::default());
+    daemon.wait_for_socket(WAIT);
+    let connect = |bytes: &[u8]| {
+        let mut stream = UnixStream::connect(daemon.socket()).expect("connect");
+        stream.write_all(bytes).expect("write");
+        stream
+    };
+    let silent = connect(b"");
+    let half_line = connect(b"GET /v1/sta");
+    let half_headers = connect(b"GET /v1/status HTTP/1.1\r\nHost: ds01\r\n");
+    let short_body =
+        connect(b"POST /v1/apply HTTP/1.1\r\nHost: ds01\r\nContent-Length: 100\r\n\r\nkind: ");
+    still_serving(&daemon);
+    // Headers must arrive within 10 s: each of these is closed, unanswered or with a 408.
+    for stream in [silent, half_line, half_headers] {
+        let (answer, after) = until_closed(stream, Duration::from_secs(25));
+        assert!(
+            answer.is_empty() || status_code(&answer) == Some(408),
+            "a stalled client got {answer:?} after {after:?}"
+        );
+    }
+    // A body that stops short is answered 503 `timeout` once the 30 s response limit passes.
+    let (answer, after) = until_closed(short_body, Duration::from_secs(45));
+    assert_eq!(
+        status_code(&answer),
+        Some(503),
+        "{answer:?} after {after:?}"
+    );
+    assert_eq!(json_body(&answer)["error"]["code"], "timeout", "{answer}");
+    still_serving(&daemon);
+    assert_eq!(daemon.terminate(WAIT), Some(0));
+}
+
+#[test]
+fn one_user_holding_many_connections_is_refused_past_the_cap_then_served_again() {
+    let mut daemon = Daemon::start(DaemonOptions::default());
+    daemon.wait_for_socket(WAIT);
+    let held: Vec<UnixStream> = (0..128)
+        .map(|_| UnixStream::connect(daemon.socket()).expect("connect"))
+        .collect();
+    let answer = exchange(
+        &daemon,
+        b"GET /v1/status HTTP/1.1\r\nHost: ds01\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status_code(&answer), Some(503), "{answer}");
+    assert_eq!(
+        json_body(&answer)["error"]["code"],
+        "too_many_connections",
+        "{answer}"
+    );
+    drop(held);
+    // The slots come back as the server sees each connection close.
+    let started = Instant::now();
+    while daemon.ctl(&["status"]).0 != 0 {
+        assert!(started.elapsed() < WAIT, "never served again after the cap");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     still_serving(&daemon);
     assert_eq!(daemon.terminate(WAIT), Some(0));
 }

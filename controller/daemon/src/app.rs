@@ -155,6 +155,7 @@ pub async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
         admin: AdminPolicy {
             group: flags.admin_group.clone(),
         },
+        shutdown: shutdown.clone(),
     });
     let socket = flags.socket.clone();
     let api_shutdown = shutdown.clone();

@@ -97,7 +97,9 @@ pub async fn events(
                 .then(|| Ok::<_, Infallible>(line(&event)));
             async move { keep }
         });
-        Body::from_stream(backlog.chain(live))
+        // The stream ends when the controller stops, so shutdown need not wait for followers.
+        let stopping = state.shutdown.clone().cancelled_owned();
+        Body::from_stream(backlog.chain(live).take_until(stopping))
     } else {
         Body::from_stream(backlog)
     };

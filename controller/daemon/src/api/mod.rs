@@ -3,12 +3,12 @@
 
 mod auth;
 mod events;
+mod listener;
 mod routes;
 mod views;
 
 use std::{path::Path, sync::Arc};
 
-use axum::{extract::connect_info::Connected, serve::IncomingStream};
 use tokio::net::UnixListener;
 use tokio_util::sync::CancellationToken;
 
@@ -24,17 +24,6 @@ pub struct Peer {
     pub gid: Option<u32>,
     /// Pid at connect time (logs and supplementary groups only: pids can be reused).
     pub pid: Option<i32>,
-}
-
-impl Connected<IncomingStream<'_, UnixListener>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, UnixListener>) -> Self {
-        let credentials = stream.io().peer_cred().ok();
-        Peer {
-            uid: credentials.map(|c| c.uid()),
-            gid: credentials.map(|c| c.gid()),
-            pid: credentials.and_then(|c| c.pid()),
-        }
-    }
 }
 
 /// Binds the socket (replacing a stale one), makes it usable by every local user, and serves
@@ -59,8 +48,6 @@ pub async fn serve(
     std::fs::set_permissions(socket, std::os::unix::fs::PermissionsExt::from_mode(0o666))?;
     tracing::info!(socket = %socket.display(), "control API listening");
     let _ = bound.send(());
-    let app = routes::router(state).into_make_service_with_connect_info::<Peer>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+    listener::accept_loop(listener, routes::router(state), shutdown).await;
+    Ok(())
 }

@@ -44,6 +44,8 @@ pub struct ApiState {
     pub started: jiff::Timestamp,
     /// Who may change things.
     pub admin: AdminPolicy,
+    /// Cancelled when the controller stops: ends `events --follow` streams.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 /// A failed request.
