@@ -46,6 +46,10 @@ fn apply_reports_created_unchanged_and_configured_with_generations() {
     let daemon = started();
     let directory = tempfile::tempdir().expect("tempdir");
     let file = spec_file(directory.path(), "orphans.yaml", ORPHANS);
+    // Nothing applied yet: no lone table header, a remark on stderr instead.
+    let (code, stdout, stderr) = daemon.ctl(&["get", "specs"]);
+    assert_eq!((code, stdout.as_str()), (0, ""), "{stderr}");
+    assert!(stderr.contains("No specs applied"), "{stderr}");
     let (code, stdout, stderr) = daemon.ctl(&["apply", "-f", &file]);
     assert_eq!(
         (code, stdout.trim()),

@@ -77,8 +77,20 @@ pub async fn get(
         Resource::Gpus => gpus(&body, wide),
         Resource::Processes => processes(&body, wide),
     };
+    let hidden = body["othersHidden"].as_u64().unwrap_or(0);
+    if table.lines().count() <= 1 && hidden == 0 {
+        // Like kubectl: an empty list is a remark on stderr, not a lone header.
+        let noun = match args.resource {
+            Resource::Specs => "specs applied (ds01ctl apply -f specs/)",
+            Resource::Containers => "containers found",
+            Resource::Gpus => "GPUs found",
+            Resource::Processes => "GPU processes found",
+        };
+        eprintln!("No {noun}.");
+        return Ok(ExitStatus::Success);
+    }
     printer::data(&table);
-    if let Some(hidden) = body["othersHidden"].as_u64().filter(|hidden| *hidden > 0) {
+    if hidden > 0 {
         printer::hint(&format!(
             "{hidden} more belong to other users (only admins see them in detail)"
         ));
