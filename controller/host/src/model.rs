@@ -114,8 +114,6 @@ pub struct ContainerInfo {
     pub finished_at: Option<jiff::Timestamp>,
     /// Exit code of the last run.
     pub exit_code: Option<i64>,
-    /// Environment (`KEY=value`), for GPU env vars.
-    pub env: Vec<String>,
     /// `Config.User`.
     pub user: Option<String>,
     /// Mounts.

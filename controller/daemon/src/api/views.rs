@@ -52,6 +52,7 @@ pub async fn containers(
     let (visible, hidden): (Vec<&ContainerRecord>, Vec<&ContainerRecord>) = inventory
         .containers
         .values()
+        .map(AsRef::as_ref)
         .partition(|record| me.as_deref().is_none_or(|me| record.user == me));
     let lifecycle = state
         .lifecycle
@@ -209,6 +210,7 @@ pub async fn container(
         let matches: Vec<&ContainerRecord> = inventory
             .containers
             .values()
+            .map(AsRef::as_ref)
             .filter(|record| {
                 record.info.name == wanted_name
                     || record.info.id == wanted

@@ -131,7 +131,6 @@ mod tests {
             started_at: None,
             finished_at: None,
             exit_code: None,
-            env: Vec::new(),
             user: None,
             mounts: mounts
                 .iter()

@@ -3,107 +3,208 @@
 
 use std::path::Path;
 
-use serde_json::{Map, Value, json};
+use serde::{Serialize, Serializer, ser::SerializeMap};
+use serde_json::Value;
 
-use super::Inventory;
+use super::{Inventory, gpu_watch::Placement};
 
-fn time(value: Option<jiff::Timestamp>) -> Value {
-    value.map_or(Value::Null, |at| json!(format!("{at:.3}")))
+/// A time as the file writes it: RFC 3339 UTC with milliseconds, or `null`.
+struct Millis(Option<jiff::Timestamp>);
+
+impl Serialize for Millis {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Some(at) => serializer.collect_str(&format_args!("{at:.3}")),
+            None => serializer.serialize_none(),
+        }
+    }
 }
 
-/// The inventory as the file holds it.
-#[must_use]
-pub fn to_json(inventory: &Inventory) -> Value {
-    let mut containers = Map::new();
-    for record in inventory.containers.values() {
-        let info = &record.info;
-        containers.insert(
-            info.short_id().to_owned(),
-            json!({
-                "id": info.short_id(),
-                "name": info.name,
-                "origin": record.origin,
-                "user": record.user,
-                "has_gpu": info.gpu.has_gpu,
-                "gpu_devices": record.gpu_uuids,
-                "status": info.state.as_str(),
-                "image": info.image,
-                "detected_at": time(Some(record.detected_at)),
-                "full_id": info.id,
-                "owner_source": record.owner_source,
-                "gpu_access": { "all": info.gpu.all, "requested": info.gpu.devices, "via": info.gpu.via },
-                "labels": info.labels,
-                "created_at": time(info.created_at),
-                "started_at": time(info.started_at),
-                "finished_at": time(info.finished_at),
-                "exit_code": info.exit_code,
-                "pid": info.pid,
-            }),
-        );
-    }
-    let mut host_processes = Map::new();
-    for process in inventory.host_processes.values() {
-        host_processes.insert(
-            process.pid.to_string(),
-            json!({
-                "pid": process.pid,
-                "user": process.user,
-                "cmdline": process.cmdline,
-                "gpu_memory_mb": process.gpu_memory_mb,
-                "gpu_uuid": process.gpu_uuid,
-                "detected_at": time(Some(process.detected_at)),
-                "uid": process.uid,
-                "name": process.name,
-                "start_time": process.start_time,
-            }),
-        );
-    }
-    let gpu_processes: Vec<Value> = inventory
-        .gpu_processes
-        .iter()
-        .map(|process| {
-            let container = match &process.placement {
-                super::gpu_watch::Placement::Container { id } => {
-                    Value::String(id.get(..12).unwrap_or(id).to_owned())
-                }
-                _ => Value::Null,
-            };
-            json!({
-                "pid": process.identity.pid,
-                "start_time": process.identity.start_time,
-                "gpu_uuid": process.gpu_uuid,
-                "parent_gpu_uuid": process.parent_gpu_uuid,
-                "placement": process.placement,
-                "container": container,
-                "user": process.user,
-                "name": process.name,
-                "cmdline": process.cmdline,
-                "zombie": process.zombie,
-                "gpu_memory_mb": process.used_memory_bytes.map(|bytes| bytes >> 20),
-            })
-        })
-        .collect();
-    json!({
-        "last_scan": time(inventory.last_scan),
-        "gpu_processes": gpu_processes,
-        "schema_version": "1",
-        "containers": containers,
-        "host_processes": host_processes,
-        "gpus": inventory.gpus.gpus,
-        "gpu_driver_version": inventory.gpus.driver_version,
-        "docker": inventory.docker,
-        "gpu_backend": inventory.gpu,
-    })
+#[derive(Serialize)]
+struct GpuAccessEntry<'a> {
+    all: bool,
+    requested: &'a [String],
+    via: &'a [String],
 }
 
-/// Writes the inventory atomically.
+/// One container, keyed by its 12-character id (the incumbent's fields first).
+#[derive(Serialize)]
+struct ContainerEntry<'a> {
+    id: &'a str,
+    name: &'a str,
+    origin: &'a str,
+    user: &'a str,
+    has_gpu: bool,
+    gpu_devices: &'a [String],
+    status: &'a str,
+    image: &'a str,
+    detected_at: Millis,
+    full_id: &'a str,
+    owner_source: &'a str,
+    gpu_access: GpuAccessEntry<'a>,
+    labels: &'a std::collections::BTreeMap<String, String>,
+    created_at: Millis,
+    started_at: Millis,
+    finished_at: Millis,
+    exit_code: Option<i64>,
+    pid: Option<u32>,
+}
+
+/// One host GPU process, keyed by pid.
+#[derive(Serialize)]
+struct HostProcessEntry<'a> {
+    pid: u32,
+    user: &'a str,
+    cmdline: &'a str,
+    gpu_memory_mb: Option<u64>,
+    gpu_uuid: &'a str,
+    detected_at: Millis,
+    uid: u32,
+    name: &'a str,
+    start_time: u64,
+}
+
+/// One attributed GPU process of the latest snapshot.
+#[derive(Serialize)]
+struct GpuProcessEntry<'a> {
+    pid: u32,
+    start_time: u64,
+    gpu_uuid: &'a str,
+    parent_gpu_uuid: &'a str,
+    placement: &'a Placement,
+    container: Option<&'a str>,
+    user: Option<&'a str>,
+    name: &'a str,
+    cmdline: &'a str,
+    zombie: bool,
+    gpu_memory_mb: Option<u64>,
+}
+
+struct Containers<'a>(&'a Inventory);
+
+impl Serialize for Containers<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.containers.len()))?;
+        for record in self.0.containers.values() {
+            let info = &record.info;
+            map.serialize_entry(
+                info.short_id(),
+                &ContainerEntry {
+                    id: info.short_id(),
+                    name: &info.name,
+                    origin: &record.origin,
+                    user: &record.user,
+                    has_gpu: info.gpu.has_gpu,
+                    gpu_devices: &record.gpu_uuids,
+                    status: info.state.as_str(),
+                    image: &info.image,
+                    detected_at: Millis(Some(record.detected_at)),
+                    full_id: &info.id,
+                    owner_source: record.owner_source,
+                    gpu_access: GpuAccessEntry {
+                        all: info.gpu.all,
+                        requested: &info.gpu.devices,
+                        via: &info.gpu.via,
+                    },
+                    labels: &info.labels,
+                    created_at: Millis(info.created_at),
+                    started_at: Millis(info.started_at),
+                    finished_at: Millis(info.finished_at),
+                    exit_code: info.exit_code,
+                    pid: info.pid,
+                },
+            )?;
+        }
+        map.end()
+    }
+}
+
+struct HostProcesses<'a>(&'a Inventory);
+
+impl Serialize for HostProcesses<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.host_processes.len()))?;
+        for process in self.0.host_processes.values() {
+            map.serialize_entry(
+                &process.pid.to_string(),
+                &HostProcessEntry {
+                    pid: process.pid,
+                    user: &process.user,
+                    cmdline: &process.cmdline,
+                    gpu_memory_mb: process.gpu_memory_mb,
+                    gpu_uuid: &process.gpu_uuid,
+                    detected_at: Millis(Some(process.detected_at)),
+                    uid: process.uid,
+                    name: &process.name,
+                    start_time: process.start_time,
+                },
+            )?;
+        }
+        map.end()
+    }
+}
+
+fn gpu_process(process: &super::gpu_watch::AttributedProcess) -> GpuProcessEntry<'_> {
+    let container = match &process.placement {
+        Placement::Container { id } => Some(id.get(..12).unwrap_or(id)),
+        _ => None,
+    };
+    GpuProcessEntry {
+        pid: process.identity.pid,
+        start_time: process.identity.start_time,
+        gpu_uuid: &process.gpu_uuid,
+        parent_gpu_uuid: &process.parent_gpu_uuid,
+        placement: &process.placement,
+        container,
+        user: process.user.as_deref(),
+        name: &process.name,
+        cmdline: &process.cmdline,
+        zombie: process.zombie,
+        gpu_memory_mb: process.used_memory_bytes.map(|bytes| bytes >> 20),
+    }
+}
+
+/// The whole file, borrowed from the inventory: serializing it copies nothing but the bytes.
+#[derive(Serialize)]
+struct InventoryFile<'a> {
+    last_scan: Millis,
+    gpu_processes: Vec<GpuProcessEntry<'a>>,
+    schema_version: &'static str,
+    containers: Containers<'a>,
+    host_processes: HostProcesses<'a>,
+    gpus: &'a [ds01_host::gpu::GpuDevice],
+    gpu_driver_version: Option<&'a str>,
+    docker: &'a super::store::DockerHealth,
+    gpu_backend: &'a super::store::GpuHealth,
+}
+
+/// The inventory as the file holds it, pretty-printed, with a final newline.
+///
+/// # Errors
+/// Never in practice (every field serializes); reported rather than unwrapped.
+pub fn to_bytes(inventory: &Inventory) -> serde_json::Result<Vec<u8>> {
+    let file = InventoryFile {
+        last_scan: Millis(inventory.last_scan),
+        gpu_processes: inventory.gpu_processes.iter().map(gpu_process).collect(),
+        schema_version: "1",
+        containers: Containers(inventory),
+        host_processes: HostProcesses(inventory),
+        gpus: &inventory.gpus.gpus,
+        gpu_driver_version: inventory.gpus.driver_version.as_deref(),
+        docker: &inventory.docker,
+        gpu_backend: &inventory.gpu,
+    };
+    let mut bytes = serde_json::to_vec_pretty(&file)?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+/// Writes already-serialized inventory bytes atomically.
 ///
 /// # Errors
 /// When the file cannot be written.
-pub fn write(path: &Path, inventory: &Inventory) -> std::io::Result<()> {
-    let mut text = serde_json::to_vec_pretty(&to_json(inventory)).map_err(std::io::Error::other)?;
-    text.push(b'\n');
-    ds01_host::atomic_file::write_atomic(path, &text)
+pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    ds01_host::atomic_file::write_atomic(path, bytes)
 }
 
 /// The containers a previous run wrote, as a baseline (empty when there is no usable file).
@@ -136,4 +237,81 @@ pub fn load_baseline(
             ))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use ds01_host::{ContainerInfo, ContainerState, GpuAccess};
+
+    use super::*;
+    use crate::inventory::{classify::Owner, store::HostProcessRecord};
+
+    #[test]
+    fn the_file_keeps_the_incumbents_layout_with_millisecond_times() {
+        let at: jiff::Timestamp = "2026-11-22T10:00:00.123456Z".parse().expect("time");
+        let mut inventory = Inventory::default();
+        let info = ContainerInfo {
+            id: "0123456789ab".repeat(5) + "cdef",
+            name: "train".to_owned(),
+            image: "pytorch".to_owned(),
+            labels: BTreeMap::from([("ds01.user".to_owned(), "alice".to_owned())]),
+            state: ContainerState::Running,
+            pid: Some(42),
+            created_at: Some(at),
+            started_at: None,
+            finished_at: None,
+            exit_code: None,
+            user: None,
+            mounts: Vec::new(),
+            gpu: GpuAccess {
+                has_gpu: true,
+                all: false,
+                devices: vec!["0".to_owned()],
+                via: vec!["device_request".to_owned()],
+            },
+            cgroup_parent: None,
+        };
+        let owner = Owner {
+            user: "alice".to_owned(),
+            source: "label:ds01.user",
+        };
+        inventory.upsert_container(info, owner, "docker".to_owned(), at);
+        inventory.host_processes.insert(
+            7,
+            HostProcessRecord {
+                pid: 7,
+                start_time: 99,
+                user: "bob".to_owned(),
+                uid: 1001,
+                name: "python".to_owned(),
+                cmdline: "python train.py".to_owned(),
+                gpu_uuid: "GPU-1".to_owned(),
+                gpu_memory_mb: Some(512),
+                detected_at: at,
+            },
+        );
+        inventory.last_scan = Some(at);
+        let bytes = to_bytes(&inventory).expect("serializes");
+        assert_eq!(bytes.last(), Some(&b'\n'));
+        let file: Value = serde_json::from_slice(&bytes).expect("JSON");
+        assert_eq!(file["last_scan"], "2026-11-22T10:00:00.123Z");
+        let container = &file["containers"]["0123456789ab"];
+        assert_eq!(container["id"], "0123456789ab");
+        assert_eq!(container["full_id"].as_str().map(str::len), Some(64));
+        assert_eq!(container["user"], "alice");
+        assert_eq!(container["owner_source"], "label:ds01.user");
+        assert_eq!(container["status"], "running");
+        assert_eq!(container["has_gpu"], true);
+        assert_eq!(container["gpu_access"]["requested"][0], "0");
+        assert_eq!(container["detected_at"], "2026-11-22T10:00:00.123Z");
+        assert_eq!(container["started_at"], Value::Null);
+        assert_eq!(container["labels"]["ds01.user"], "alice");
+        let process = &file["host_processes"]["7"];
+        assert_eq!(process["user"], "bob");
+        assert_eq!(process["gpu_memory_mb"], 512);
+        assert_eq!(file["schema_version"], "1");
+        assert!(file["gpu_processes"].as_array().is_some_and(Vec::is_empty));
+    }
 }

@@ -83,8 +83,8 @@ pub struct GpuHealth {
 /// Everything observed.
 #[derive(Clone, Debug, Default)]
 pub struct Inventory {
-    /// Containers by full id.
-    pub containers: BTreeMap<String, ContainerRecord>,
+    /// Containers by full id; shared, so readers take a snapshot without copying records.
+    pub containers: BTreeMap<String, Arc<ContainerRecord>>,
     /// Host GPU processes by pid.
     pub host_processes: BTreeMap<u32, HostProcessRecord>,
     /// Latest GPU snapshot.
@@ -142,7 +142,7 @@ impl Inventory {
         owner: Owner,
         origin: String,
         now: jiff::Timestamp,
-    ) -> (Transition, ContainerRecord) {
+    ) -> (Transition, Arc<ContainerRecord>) {
         let gpu_uuids = self.resolve_gpus(&info);
         let baseline = self.baseline.remove(&info.id);
         let (transition, detected_at) = match self.containers.get(&info.id) {
@@ -173,14 +173,14 @@ impl Inventory {
             }
             Some(previous) => (Transition::Unchanged, previous.detected_at),
         };
-        let record = ContainerRecord {
+        let record = Arc::new(ContainerRecord {
             info,
             origin,
             user: owner.user,
             owner_source: owner.source,
             gpu_uuids,
             detected_at,
-        };
+        });
         self.containers
             .insert(record.info.id.clone(), record.clone());
         self.last_scan = Some(now);
@@ -188,7 +188,11 @@ impl Inventory {
     }
 
     /// Forgets a removed container.
-    pub fn remove_container(&mut self, id: &str, now: jiff::Timestamp) -> Option<ContainerRecord> {
+    pub fn remove_container(
+        &mut self,
+        id: &str,
+        now: jiff::Timestamp,
+    ) -> Option<Arc<ContainerRecord>> {
         let removed = self.containers.remove(id);
         if removed.is_some() {
             self.last_scan = Some(now);
@@ -242,10 +246,15 @@ impl Inventory {
             .containers
             .values()
             .map(|record| (record.info.id.clone(), self.resolve_gpus(&record.info)))
+            .filter(|(id, uuids)| {
+                self.containers
+                    .get(id)
+                    .is_some_and(|record| record.gpu_uuids != *uuids)
+            })
             .collect();
         for (id, uuids) in resolved {
             if let Some(record) = self.containers.get_mut(&id) {
-                record.gpu_uuids = uuids;
+                Arc::make_mut(record).gpu_uuids = uuids;
             }
         }
     }

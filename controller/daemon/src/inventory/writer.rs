@@ -11,13 +11,18 @@ use super::{SharedInventory, file, observe::Change};
 /// Changes arriving within this period share one write.
 const WRITE_DELAY: Duration = Duration::from_millis(100);
 
-/// Writes the inventory file now, logging a failure.
+/// Writes the inventory file now, logging a failure. The bytes are serialized under the read
+/// lock (no copy of the inventory) and written after it is released.
 pub fn write_logged(path: &std::path::Path, inventory: &SharedInventory) {
-    let snapshot = inventory
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clone();
-    if let Err(error) = file::write(path, &snapshot) {
+    let bytes = file::to_bytes(
+        &inventory
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    );
+    let written = bytes
+        .map_err(std::io::Error::other)
+        .and_then(|bytes| file::write(path, &bytes));
+    if let Err(error) = written {
         tracing::warn!(path = %path.display(), %error, "cannot write the inventory file");
     }
 }

@@ -25,6 +25,7 @@ pub fn container_info(response: ContainerInspectResponse) -> Option<ContainerInf
     let host_config = response.host_config.unwrap_or_default();
     let state = response.state.unwrap_or_default();
     let labels: BTreeMap<String, String> = config.labels.unwrap_or_default().into_iter().collect();
+    // Read for NVIDIA_VISIBLE_DEVICES only; never kept (it may hold other people's secrets).
     let env = config.env.unwrap_or_default();
     let mounts = response
         .mounts
@@ -125,7 +126,6 @@ pub fn container_info(response: ContainerInspectResponse) -> Option<ContainerInf
         started_at: timestamp(state.started_at.as_ref()),
         finished_at: timestamp(state.finished_at.as_ref()),
         exit_code: state.exit_code,
-        env,
         user: config.user.filter(|user| !user.is_empty()),
         mounts,
         gpu,
