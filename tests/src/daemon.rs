@@ -21,6 +21,8 @@ pub struct Daemon {
     pub arguments: Vec<String>,
     /// `--metrics-addr`.
     pub metrics_addr: String,
+    /// `--event-log`.
+    pub event_log: PathBuf,
 }
 
 /// How to start the controller.
@@ -64,6 +66,10 @@ impl Daemon {
             .metrics_addr
             .clone()
             .unwrap_or_else(free_local_address);
+        let event_log = options
+            .event_log
+            .clone()
+            .unwrap_or_else(|| root.join("events.jsonl"));
         let mut arguments: Vec<String> = vec![
             "--state-dir".into(),
             options
@@ -73,12 +79,7 @@ impl Daemon {
                 .display()
                 .to_string(),
             "--event-log".into(),
-            options
-                .event_log
-                .clone()
-                .unwrap_or_else(|| root.join("events.jsonl"))
-                .display()
-                .to_string(),
+            event_log.display().to_string(),
             "--metrics-addr".into(),
             metrics_addr.clone(),
             "--socket".into(),
@@ -119,6 +120,7 @@ impl Daemon {
             directory,
             arguments,
             metrics_addr,
+            event_log,
         }
     }
 
@@ -220,7 +222,7 @@ impl Daemon {
     /// Every event logged so far.
     #[must_use]
     pub fn events(&self) -> Vec<Value> {
-        read_events(&self.root().join("events.jsonl"))
+        read_events(&self.event_log)
     }
 
     /// Waits until an event matches, returning it.
@@ -284,7 +286,7 @@ impl Daemon {
     }
 
     fn events_text(&self) -> String {
-        std::fs::read_to_string(self.root().join("events.jsonl")).unwrap_or_default()
+        std::fs::read_to_string(&self.event_log).unwrap_or_default()
     }
 
     /// Whether the process still runs.

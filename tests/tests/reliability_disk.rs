@@ -1,5 +1,6 @@
-//! A full or read-only state directory: the controller keeps running, reports the condition,
-//! and holds back stops it could not record until the directory can be written again.
+//! A full or read-only state directory (a full one holding the event log too): the controller
+//! keeps running, reports the condition, holds back stops it could not record until the directory
+//! can be written again, and never leaves a broken line in the event log.
 //! (The state directory is a small tmpfs mounted for the test: the tests run as root.)
 
 use std::{
@@ -61,6 +62,25 @@ impl Drop for SmallDisk {
     }
 }
 
+/// Pads the event log with a valid line so only 100 bytes are left in its last 4 KiB page:
+/// once the disk is full, the controller's next event line is cut off halfway (tmpfs writes
+/// what fits in an allocated page, then fails).
+fn leave_100_bytes_in_the_last_page(log: &Path) {
+    use std::io::Write;
+    let size = std::fs::metadata(log).map_or(0, |metadata| metadata.len());
+    let envelope = r#"{"event_type":"test.padding","pad":""}"#.len() as u64 + 1;
+    let mut length = (4096 - 100 - size % 4096 + 4096) % 4096;
+    if length < envelope {
+        length += 4096;
+    }
+    let pad = "x".repeat(usize::try_from(length - envelope).unwrap_or(0));
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(log)
+        .expect("open the event log");
+    writeln!(file, r#"{{"event_type":"test.padding","pad":"{pad}"}}"#).expect("pad");
+}
+
 /// Fills the file system under `path` (the writes stop at ENOSPC).
 fn fill(path: &Path) -> PathBuf {
     let filler = path.join("filler");
@@ -86,12 +106,13 @@ fn lifecycle_condition(daemon: &Daemon, kind: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
-/// Starts a controller on `disk`, applies a 3 s runtime limit for a fresh user, starts a
-/// container for that user; returns both.
-async fn limited_container(disk: &SmallDisk) -> (Daemon, String) {
+/// Starts a controller on `disk` (with its event log there too when `log_on_disk`), applies a
+/// 3 s runtime limit for a fresh user; returns the controller and the user.
+async fn limited_container(disk: &SmallDisk, log_on_disk: bool) -> (Daemon, String) {
     let user = format!("disk{}", std::process::id());
     let daemon = Daemon::start(DaemonOptions {
         state_dir: Some(disk.path.clone()),
+        event_log: log_on_disk.then(|| disk.path.join("events.jsonl")),
         ..DaemonOptions::default()
     });
     daemon.wait_for_socket(WAIT);
@@ -155,7 +176,8 @@ async fn held_back_then_done(
 async fn a_full_state_directory_holds_back_stops_until_there_is_room() {
     let scope = TestScope::new("disk-full").await;
     let disk = SmallDisk::mount("512k");
-    let (mut daemon, user) = limited_container(&disk).await;
+    let (mut daemon, user) = limited_container(&disk, true).await;
+    leave_100_bytes_in_the_last_page(&disk.path.join("events.jsonl"));
     let filler = fill(&disk.path);
     held_back_then_done(&scope, &mut daemon, &user, || {
         std::fs::remove_file(&filler).expect("free the disk");
@@ -166,6 +188,14 @@ async fn a_full_state_directory_holds_back_stops_until_there_is_room() {
         serde_json::from_str::<Value>(&state).is_ok(),
         "corrupt state file: {state}"
     );
+    // The disk filled up mid-line at some point: no broken line was left in the event log.
+    let log = std::fs::read_to_string(disk.path.join("events.jsonl")).expect("event log");
+    for line in log.lines() {
+        assert!(
+            serde_json::from_str::<Value>(line).is_ok(),
+            "a broken event line: {line:?}"
+        );
+    }
     assert_eq!(daemon.terminate(WAIT), Some(0));
 }
 
@@ -173,7 +203,8 @@ async fn a_full_state_directory_holds_back_stops_until_there_is_room() {
 async fn a_read_only_state_directory_holds_back_stops_until_it_is_writable() {
     let scope = TestScope::new("disk-ro").await;
     let disk = SmallDisk::mount("4m");
-    let (mut daemon, user) = limited_container(&disk).await;
+    // The log stays elsewhere: a file open for writing would refuse the remount.
+    let (mut daemon, user) = limited_container(&disk, false).await;
     disk.run(&["-o", "remount,ro"]);
     held_back_then_done(&scope, &mut daemon, &user, || {
         disk.run(&["-o", "remount,rw"])

@@ -160,7 +160,9 @@ impl EventLog {
         self.append_line(&event.to_line())
     }
 
-    /// Appends a line made by [`Event::to_line`] (for callers that keep the line anyway).
+    /// Appends a line made by [`Event::to_line`] (for callers that keep the line anyway). A
+    /// line is written whole or not at all: when the disk fills halfway through, the part
+    /// already written is cut off again, so the file never holds a broken line.
     ///
     /// # Errors
     /// When the write fails.
@@ -176,7 +178,14 @@ impl EventLog {
         let file = guard
             .as_mut()
             .ok_or_else(|| append_error(std::io::Error::other("event log is not open")))?;
-        file.write_all(line.as_bytes()).map_err(append_error)
+        let length_before = file.metadata().map(|metadata| metadata.len());
+        let written = file.write_all(line.as_bytes());
+        if written.is_err()
+            && let Ok(length) = length_before
+        {
+            let _ = file.set_len(length);
+        }
+        written.map_err(append_error)
     }
 
     /// The path of the log.
