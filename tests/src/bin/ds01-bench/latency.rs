@@ -9,15 +9,17 @@ use futures::StreamExt;
 
 use super::percentile;
 
-/// `detection-latency`: N containers at a steady 20/s, then a burst of concurrent creates.
-pub async fn detection_latency(steady: usize, burst: usize) {
+/// `detection-latency`: N containers at a steady 20/s, then `bursts` bursts of `burst`
+/// concurrent creates, a second apart.
+pub async fn detection_latency(steady: usize, burst: usize, bursts: usize) {
     let scope = TestScope::new("bench-latency").await;
     let daemon = Daemon::start(DaemonOptions::default());
     daemon.wait_for_inventory(Duration::from_secs(30), "the first relist", |inventory| {
         inventory["docker"]["connected"] == true
     });
 
-    // Docker's own record of each create, from its event stream.
+    // Docker's own record of each create, from its event stream, and when this subscriber got
+    // it: the floor any event-driven watcher shares (dockerd's own delivery delay).
     let docker = scope.docker.clone();
     let created_at = tokio::spawn(async move {
         let filters = HashMap::from([
@@ -30,9 +32,10 @@ pub async fn detection_latency(steady: usize, burst: usize) {
             if let (Some(actor), Some(nanos)) = (event.actor, event.time_nano)
                 && let Some(id) = actor.id
             {
-                times.insert(id[..12].to_owned(), nanos);
+                let received = jiff::Timestamp::now().as_nanosecond();
+                times.insert(id[..12].to_owned(), (nanos, received));
             }
-            if times.len() >= steady + burst {
+            if times.len() >= steady + burst * bursts {
                 break;
             }
         }
@@ -45,12 +48,17 @@ pub async fn detection_latency(steady: usize, burst: usize) {
             .await;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let burst_requests: Vec<_> = (0..burst)
-        .map(|index| {
-            scope.container(ContainerRequest::sleeper(&format!("b{index}")).created_only())
-        })
-        .collect();
-    futures::future::join_all(burst_requests).await;
+    for round in 0..bursts {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let burst_requests: Vec<_> = (0..burst)
+            .map(|index| {
+                scope.container(
+                    ContainerRequest::sleeper(&format!("b{round}x{index}")).created_only(),
+                )
+            })
+            .collect();
+        futures::future::join_all(burst_requests).await;
+    }
     let created_at = tokio::time::timeout(Duration::from_secs(60), created_at)
         .await
         .expect("create events")
@@ -61,10 +69,12 @@ pub async fn detection_latency(steady: usize, burst: usize) {
             .iter()
             .filter(|event| event["event_type"] == "detection.container_discovered")
             .count()
-            >= steady + burst
+            >= steady + burst * bursts
     });
     let mut latencies: Vec<f64> = Vec::new();
     let mut burst_latencies: Vec<f64> = Vec::new();
+    let mut delivery: Vec<f64> = Vec::new();
+    let mut burst_delivery: Vec<f64> = Vec::new();
     for event in daemon
         .events()
         .iter()
@@ -74,7 +84,7 @@ pub async fn detection_latency(steady: usize, burst: usize) {
             .as_str()
             .unwrap_or_default();
         let name = event["details"]["container"].as_str().unwrap_or_default();
-        let Some(created) = created_at.get(id) else {
+        let Some((created, received)) = created_at.get(id) else {
             continue;
         };
         let Ok(seen) = event["timestamp"]
@@ -86,22 +96,37 @@ pub async fn detection_latency(steady: usize, burst: usize) {
         };
         #[expect(clippy::cast_precision_loss, reason = "latencies are small")]
         let millis = (seen.as_nanosecond() - i128::from(*created)) as f64 / 1e6;
+        #[expect(clippy::cast_precision_loss, reason = "latencies are small")]
+        let delivered = (received - i128::from(*created)) as f64 / 1e6;
         let is_burst = name
             .rsplit_once('-')
             .is_some_and(|(_, suffix)| suffix.starts_with('b'));
         if is_burst {
-            burst_latencies.push(millis)
+            burst_latencies.push(millis);
+            burst_delivery.push(delivered);
         } else {
-            latencies.push(millis)
+            latencies.push(millis);
+            delivery.push(delivered);
         }
     }
-    for (label, values) in [
-        ("steady (20/s)", &mut latencies),
-        (&*format!("burst of {burst}"), &mut burst_latencies),
+    let burst_label = format!("{bursts} bursts of {burst}");
+    for (what, label, values) in [
+        ("detection latency", "steady (20/s)", &mut latencies),
+        ("detection latency", &*burst_label, &mut burst_latencies),
+        (
+            "docker's delivery to a subscriber",
+            "steady (20/s)",
+            &mut delivery,
+        ),
+        (
+            "docker's delivery to a subscriber",
+            &*burst_label,
+            &mut burst_delivery,
+        ),
     ] {
         values.sort_by(f64::total_cmp);
         println!(
-            "detection latency, {label}: n={} p50={:.1}ms p99={:.1}ms max={:.1}ms (event log timestamps have 1 ms resolution)",
+            "{what}, {label}: n={} p50={:.1}ms p99={:.1}ms max={:.1}ms",
             values.len(),
             percentile(values, 0.5),
             percentile(values, 0.99),

@@ -1,8 +1,9 @@
 //! `ds01-bench`: measures the controller against the targets of DESIGN §8 on the local engine,
 //! side by side with a baseline that scans the way the incumbent does.
 //!
-//! - `detection-latency [--containers N] [--burst N]`: Docker's `create` event to the
-//!   controller's `detection.container_discovered`, steady and in a burst; p50/p99/max.
+//! - `detection-latency [--containers N] [--burst N] [--bursts N]`: Docker's `create` event to
+//!   the controller's `detection.container_discovered`, steady and in bursts; p50/p99/max, next
+//!   to Docker's own delivery of the event to a subscriber (the floor).
 //! - `dcgm-restart [--kills N]`: `docker kill` of a healthy exporter to running again.
 //! - `deadline [--containers N]`: runtime-limit stops, issue time minus deadline.
 //! - `cold [--containers N] [--running N]`: `ds01-controller --once --dry-run` against one
@@ -44,8 +45,12 @@ async fn main() {
     let command = std::env::args().nth(1).unwrap_or_default();
     match command.as_str() {
         "detection-latency" => {
-            latency::detection_latency(argument("--containers", 200), argument("--burst", 100))
-                .await;
+            latency::detection_latency(
+                argument("--containers", 300),
+                argument("--burst", 100),
+                argument("--bursts", 3),
+            )
+            .await;
         }
         "dcgm-restart" => latency::dcgm_restart(argument("--kills", 20)).await,
         "deadline" => deadline::deadline_accuracy(argument("--containers", 20)).await,
@@ -62,7 +67,7 @@ async fn main() {
         }
         "measure" => resources::measure_child(),
         _ => eprintln!(
-            "usage: ds01-bench detection-latency [--containers N] [--burst N] | dcgm-restart [--kills N] | deadline [--containers N] | cold [--containers N] [--running N] | steady [--containers N] [--running N] [--minutes M]"
+            "usage: ds01-bench detection-latency [--containers N] [--burst N] [--bursts N] | dcgm-restart [--kills N] | deadline [--containers N] | cold [--containers N] [--running N] | steady [--containers N] [--running N] [--minutes M]"
         ),
     }
 }
