@@ -84,6 +84,27 @@ fn status(daemon: &Daemon) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// Waits until the exporter's condition `kind` has `reason` (an event is written before the
+/// reconcile that emitted it publishes its conditions, so one read right after it can be stale).
+fn wait_for_condition(daemon: &Daemon, kind: &str, reason: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let condition = status(daemon)["conditions"]
+            .as_array()
+            .and_then(|conditions| conditions.iter().find(|c| c["type"] == kind).cloned())
+            .unwrap_or(Value::Null);
+        if condition["reason"] == reason {
+            return condition;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "{kind} never had reason {reason}; last {condition}\n{}",
+            daemon.output()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 async fn container_id(scope: &TestScope, name: &str) -> Option<(String, bool)> {
     let inspected = scope.docker.inspect_container(name, None).await.ok()?;
     Some((
@@ -309,14 +330,8 @@ async fn a_command_that_exits_at_once_is_a_crash_loop_paced_by_the_backoff() {
             .is_some_and(|message| message.contains("restarts within 1m")),
         "{crash}"
     );
-    let degraded = status(&daemon)["conditions"]
-        .as_array()
-        .and_then(|conditions| conditions.iter().find(|c| c["type"] == "Degraded").cloned())
-        .expect("Degraded");
-    assert_eq!(
-        (degraded["status"].as_str(), degraded["reason"].as_str()),
-        (Some("True"), Some("CrashLoop"))
-    );
+    let degraded = wait_for_condition(&daemon, "Degraded", "CrashLoop");
+    assert_eq!(degraded["status"], "True", "{degraded}");
     // Starts over 20 s: created at 0, restarts at +0 (immediate), +1, +2 (4 starts by ~3 s),
     // then every backoffMax (4 s) in the crash loop: about 4 more by 20 s.
     let first = Instant::now();
@@ -394,11 +409,8 @@ async fn no_gpus_and_a_missing_image_are_reported_without_container_churn() {
         "20s",
     ]);
     assert_eq!(code, 0);
-    let ready = status(&daemon)["conditions"]
-        .as_array()
-        .and_then(|conditions| conditions.iter().find(|c| c["type"] == "Ready").cloned())
-        .expect("Ready");
-    assert_eq!(ready["reason"], "NoGpus");
+    let ready = wait_for_condition(&daemon, "Ready", "NoGpus");
+    assert_eq!(ready["status"], "False", "{ready}");
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(
         container_id(&scope, &setup.container).await.is_none(),
