@@ -49,6 +49,12 @@ impl Recorder {
         }
     }
 
+    /// The event log's path, when there is one.
+    #[must_use]
+    pub fn log_path(&self) -> Option<&std::path::Path> {
+        self.log.as_ref().map(EventLog::path)
+    }
+
     /// Counts every event into `metrics` too.
     #[must_use]
     pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {

@@ -45,6 +45,17 @@ impl StateFile {
             .and_then(|value| serde_json::from_value(value.clone()).ok())
     }
 
+    /// The keys stored under `section`.
+    #[must_use]
+    pub fn keys(&self, section: &str) -> Vec<String> {
+        let content = self.content.lock().unwrap_or_else(PoisonError::into_inner);
+        content
+            .get(section)
+            .and_then(Value::as_object)
+            .map(|map| map.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// Stores a value and writes the file if it changed.
     ///
     /// # Errors

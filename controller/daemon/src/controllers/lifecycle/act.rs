@@ -23,6 +23,8 @@ fn message(record: &ContainerRecord, what: &str, when: jiff::Timestamp, why: &st
 
 /// One container's decision with what it was based on.
 pub(super) struct Acting<'a> {
+    /// The container's key in the state file.
+    pub(super) key: &'a str,
     pub(super) record: &'a ContainerRecord,
     pub(super) limits: &'a resolve::ResolvedLimits,
     pub(super) sample: &'a super::plan::Sample,
@@ -37,6 +39,7 @@ pub(super) async fn execute(
     acting: &Acting<'_>,
 ) {
     let Acting {
+        key,
         record,
         limits,
         sample,
@@ -169,18 +172,28 @@ pub(super) async fn execute(
                 if !context.stopping.begin(&id) {
                     continue;
                 }
-                let stopping = context.stopping.clone();
-                let recorder = context.recorder.clone();
+                // Remembered before it is issued, so a crash before the event is written
+                // leaves it for the next controller to record (ledger).
+                if let Err(error) =
+                    super::ledger::begin(context, key, event, &record.user, &details)
+                {
+                    tracing::warn!(%error, container = %record.info.name, "cannot remember the stop; held back");
+                    context.stopping.end(&id);
+                    continue;
+                }
+                let context = context.clone();
                 let client = client.clone();
                 let grace = limits.stop_grace_period.value.std();
                 let remove = *remove;
                 let user = user.map(str::to_owned);
+                let key = key.to_owned();
                 tokio::spawn(async move {
                     let outcome = stop(&client, &id, grace, remove).await;
                     let mut details = details;
                     details["outcome"] = json!(outcome);
-                    recorder.emit(event, user.as_deref(), details);
-                    stopping.end(&id);
+                    context.recorder.emit(event, user.as_deref(), details);
+                    super::ledger::end(&context, &key);
+                    context.stopping.end(&id);
                 });
             }
             Step::Remove { reason } => {

@@ -21,7 +21,8 @@ use crate::{
     state_file::StateFile,
 };
 
-const SECTION: &str = "containerLifecycle";
+/// The state file section of lifecycle memory, keyed `policy/container-id`.
+pub(super) const SECTION: &str = "containerLifecycle";
 
 /// What the reconciler works with.
 pub struct LifecycleContext {
@@ -276,7 +277,11 @@ impl Reconciler<String> for LifecycleReconciler {
                 untouchable: untouchable(record, &spec),
             };
             let key = format!("{name}/{}", record.info.id);
-            let memory: Memory = context.state.get(SECTION, &key).unwrap_or_default();
+            let stored: Memory = context.state.get(SECTION, &key).unwrap_or_default();
+            let mut memory = stored.clone();
+            if !dry_run {
+                super::ledger::settle(context, &mut memory, record.info.state.is_live());
+            }
             let decided = plan(&subject, &limits, &sample, &memory, idle_factor, now);
             context
                 .views
@@ -289,7 +294,7 @@ impl Reconciler<String> for LifecycleReconciler {
             idle += usize::from(decided.idle);
             // Remember before acting: a crash in between loses at most a warning, never repeats one.
             let mut remembered = Ok(());
-            if decided.memory != memory {
+            if decided.memory != stored {
                 remembered = context.state.set(SECTION, &key, &decided.memory);
                 if let Err(error) = &remembered {
                     tracing::warn!(%error, "cannot persist lifecycle timers");
@@ -316,6 +321,7 @@ impl Reconciler<String> for LifecycleReconciler {
                 }
             }
             let acting = Acting {
+                key: &key,
                 record,
                 limits: &limits,
                 sample: &sample,
@@ -332,6 +338,11 @@ impl Reconciler<String> for LifecycleReconciler {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .retain(&|id| records.iter().any(|record| record.info.id == id));
+        let present: std::collections::HashSet<&str> = records
+            .iter()
+            .map(|record| record.info.id.as_str())
+            .collect();
+        super::ledger::forget_gone(context, &name, &present);
         let ready = (
             "Ready",
             "True",

@@ -2,6 +2,7 @@
 
 pub mod act;
 pub mod executor;
+pub mod ledger;
 pub mod mig_activity;
 pub mod notify;
 pub mod plan;

@@ -61,6 +61,21 @@ pub struct Memory {
     pub runtime_warned: Vec<usize>,
     /// `lifecycle.exempt` was reported.
     pub exempt_reported: bool,
+    /// A stop issued whose event is not written yet (see `ledger`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unrecorded_stop: Option<UnrecordedStop>,
+}
+
+/// The event of a stop, remembered before the stop is issued and forgotten once written.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnrecordedStop {
+    /// `lifecycle.idle_stop` or `lifecycle.runtime_stop`.
+    pub event: String,
+    /// The owner.
+    pub user: String,
+    /// The event's details, without its outcome.
+    pub details: serde_json::Value,
 }
 
 /// One thing to do.

@@ -1,0 +1,128 @@
+//! Stops issued but not yet recorded: the stop's event is remembered in the state file before
+//! the stop goes to Docker and forgotten once it is in the event log. A controller killed in
+//! between leaves it behind, and the next one writes it — so a stop that happened is never
+//! missing from the log, and one that did not happen is decided again, never reported.
+
+use std::collections::HashSet;
+
+use serde_json::json;
+
+use super::{
+    executor::{LifecycleContext, SECTION},
+    plan::{Memory, UnrecordedStop},
+};
+
+/// Remembers a stop's event before the stop is issued.
+///
+/// # Errors
+/// When the state file cannot be written: the stop must then not be issued.
+pub fn begin(
+    context: &LifecycleContext,
+    key: &str,
+    event: &str,
+    user: &str,
+    details: &serde_json::Value,
+) -> std::io::Result<()> {
+    let mut memory: Memory = context.state.get(SECTION, key).unwrap_or_default();
+    memory.unrecorded_stop = Some(UnrecordedStop {
+        event: event.to_owned(),
+        user: user.to_owned(),
+        details: details.clone(),
+    });
+    context.state.set(SECTION, key, &memory)
+}
+
+/// Forgets a stop whose event was written.
+pub fn end(context: &LifecycleContext, key: &str) {
+    let Some(mut memory) = context.state.get::<Memory>(SECTION, key) else {
+        return;
+    };
+    if memory.unrecorded_stop.take().is_some()
+        && let Err(error) = context.state.set(SECTION, key, &memory)
+    {
+        tracing::warn!(%error, key, "cannot forget a recorded stop");
+    }
+}
+
+/// How much of the end of the event log is searched for an event already written.
+const TAIL_BYTES: u64 = 1 << 20;
+
+/// Whether the killed controller wrote the event after all (it was killed between writing it
+/// and forgetting it): the same event, container and issue time in the log's last MiB.
+fn already_written(context: &LifecycleContext, stop: &UnrecordedStop) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let Some(path) = context.recorder.log_path() else {
+        return false;
+    };
+    let needles = [
+        format!("\"event_type\":\"{}\"", stop.event),
+        format!("\"container_id\":{}", stop.details["container_id"]),
+        format!("\"issued_at\":{}", stop.details["issued_at"]),
+    ];
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let length = file.metadata().map_or(0, |metadata| metadata.len());
+    let mut tail = Vec::new();
+    if file
+        .seek(SeekFrom::Start(length.saturating_sub(TAIL_BYTES)))
+        .and_then(|_| file.take(TAIL_BYTES).read_to_end(&mut tail))
+        .is_err()
+    {
+        return false;
+    }
+    String::from_utf8_lossy(&tail)
+        .lines()
+        .any(|line| needles.iter().all(|needle| line.contains(needle.as_str())))
+}
+
+fn write(context: &LifecycleContext, stop: UnrecordedStop, outcome: &str) {
+    if already_written(context, &stop) {
+        return;
+    }
+    let mut details = stop.details;
+    details["outcome"] = json!(outcome);
+    details["recorded_after_restart"] = json!(true);
+    context
+        .recorder
+        .emit(&stop.event, Some(&stop.user), details);
+}
+
+/// Settles a stop a previous controller left unrecorded, before this pass plans the container:
+/// a container no longer live was stopped, so the event is written now; a live one was not,
+/// and the plan decides its stop again.
+pub fn settle(context: &LifecycleContext, memory: &mut Memory, live: bool) {
+    if let Some(stop) = memory.unrecorded_stop.take()
+        && !live
+    {
+        write(context, stop, "stopped");
+    }
+}
+
+/// Forgets what this policy remembered of containers that no longer exist, writing the event
+/// of a stop left unrecorded (the container went, so the stop happened).
+pub fn forget_gone(context: &LifecycleContext, policy: &str, present: &HashSet<&str>) {
+    let prefix = format!("{policy}/");
+    for key in context.state.keys(SECTION) {
+        let Some(id) = key.strip_prefix(&prefix) else {
+            continue;
+        };
+        if present.contains(id) || context.stopping.contains(id) {
+            continue;
+        }
+        if let Some(stop) = context
+            .state
+            .get::<Memory>(SECTION, &key)
+            .and_then(|memory| memory.unrecorded_stop)
+        {
+            write(
+                context,
+                stop,
+                "stopped; the container was gone when this was recorded",
+            );
+        }
+        if let Err(error) = context.state.remove(SECTION, &key) {
+            tracing::warn!(%error, key, "cannot forget a removed container's timers");
+        }
+    }
+}
