@@ -256,27 +256,19 @@ fn unrecorded_stop(user: &str, id: &str) -> Value {
 async fn a_stop_a_killed_controller_did_not_record_is_recorded_by_the_next_one() {
     let scope = TestScope::new("kill-unrecorded").await;
     let user = format!("k9gone{}", std::process::id());
-    // The stop of one container reached Docker before the kill; the other's did not.
-    let stopped = scope
-        .container(ContainerRequest::sleeper("stopped").label("ds01.user", &user))
-        .await;
-    scope
-        .docker
-        .kill_container(&stopped, None)
-        .await
-        .expect("kill");
-    let running = scope
-        .container(ContainerRequest::sleeper("running").label("ds01.user", &user))
-        .await;
-    // And one whose event was written, the kill falling just before the record was dropped.
-    let written = scope
-        .container(ContainerRequest::sleeper("written").label("ds01.user", &user))
-        .await;
-    scope
-        .docker
-        .kill_container(&written, None)
-        .await
-        .expect("kill");
+    // `stopped`: the stop reached Docker before the kill; `running`: it did not; `written`: its
+    // event was written too, the kill falling just before the record was dropped.
+    let mut ids = Vec::new();
+    for (name, exited) in [("stopped", true), ("running", false), ("written", true)] {
+        let id = scope
+            .container(ContainerRequest::sleeper(name).label("ds01.user", &user))
+            .await;
+        if exited {
+            scope.docker.kill_container(&id, None).await.expect("kill");
+        }
+        ids.push(id);
+    }
+    let [stopped, running, written] = <[String; 3]>::try_from(ids).expect("three containers");
     let directory = tempfile::tempdir().expect("tempdir");
     let state = directory.path().join("state");
     let specs = directory.path().join("specs");

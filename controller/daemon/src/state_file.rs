@@ -96,17 +96,53 @@ impl StateFile {
     /// # Errors
     /// When the file cannot be written.
     pub fn remove(&self, section: &str, key: &str) -> std::io::Result<()> {
+        self.remove_all(section, &[key])
+    }
+
+    /// Forgets several keys of `section` with one write of the file.
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn remove_all(&self, section: &str, keys: &[&str]) -> std::io::Result<()> {
         let bytes = {
             let mut content = self.content.lock().unwrap_or_else(PoisonError::into_inner);
-            let removed = content
-                .get_mut(section)
-                .and_then(Value::as_object_mut)
-                .and_then(|map| map.remove(key));
-            if removed.is_none() {
+            let Some(map) = content.get_mut(section).and_then(Value::as_object_mut) else {
+                return Ok(());
+            };
+            let before = map.len();
+            for key in keys {
+                map.remove(*key);
+            }
+            if map.len() == before {
                 return Ok(());
             }
             serde_json::to_vec_pretty(&*content).map_err(std::io::Error::other)?
         };
         ds01_host::atomic_file::write_atomic(&self.path, &bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forgotten_keys_are_gone_from_the_file_and_the_rest_survive_a_reload() {
+        let directory = tempfile::tempdir().expect("tempdir");
+        let state = StateFile::open(directory.path());
+        for key in ["lab/a", "lab/b", "lab/c"] {
+            state.set("section", key, &key).expect("set");
+        }
+        state
+            .remove_all("section", &["lab/a", "lab/c", "lab/never"])
+            .expect("remove");
+        let reloaded = StateFile::open(directory.path());
+        assert_eq!(reloaded.keys("section"), ["lab/b"]);
+        assert_eq!(
+            reloaded.get::<String>("section", "lab/b").as_deref(),
+            Some("lab/b")
+        );
+        state.remove("section", "lab/b").expect("remove one");
+        assert!(StateFile::open(directory.path()).keys("section").is_empty());
     }
 }

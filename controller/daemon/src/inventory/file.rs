@@ -199,14 +199,6 @@ pub fn to_bytes(inventory: &Inventory) -> serde_json::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Writes already-serialized inventory bytes atomically.
-///
-/// # Errors
-/// When the file cannot be written.
-pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    ds01_host::atomic_file::write_atomic(path, bytes)
-}
-
 /// The containers a previous run wrote, as a baseline (empty when there is no usable file).
 #[must_use]
 pub fn load_baseline(

@@ -21,7 +21,7 @@ pub fn write_logged(path: &std::path::Path, inventory: &SharedInventory) {
     );
     let written = bytes
         .map_err(std::io::Error::other)
-        .and_then(|bytes| file::write(path, &bytes));
+        .and_then(|bytes| ds01_host::atomic_file::write_atomic(path, &bytes));
     if let Err(error) = written {
         tracing::warn!(path = %path.display(), %error, "cannot write the inventory file");
     }

@@ -103,16 +103,22 @@ pub fn settle(context: &LifecycleContext, memory: &mut Memory, live: bool) {
 /// of a stop left unrecorded (the container went, so the stop happened).
 pub fn forget_gone(context: &LifecycleContext, policy: &str, present: &HashSet<&str>) {
     let prefix = format!("{policy}/");
-    for key in context.state.keys(SECTION) {
-        let Some(id) = key.strip_prefix(&prefix) else {
-            continue;
-        };
-        if present.contains(id) || context.stopping.contains(id) {
-            continue;
-        }
+    let gone: Vec<String> = context
+        .state
+        .keys(SECTION)
+        .into_iter()
+        .filter(|key| {
+            key.strip_prefix(&prefix)
+                .is_some_and(|id| !present.contains(id) && !context.stopping.contains(id))
+        })
+        .collect();
+    if gone.is_empty() {
+        return;
+    }
+    for key in &gone {
         if let Some(stop) = context
             .state
-            .get::<Memory>(SECTION, &key)
+            .get::<Memory>(SECTION, key)
             .and_then(|memory| memory.unrecorded_stop)
         {
             write(
@@ -121,8 +127,10 @@ pub fn forget_gone(context: &LifecycleContext, policy: &str, present: &HashSet<&
                 "stopped; the container was gone when this was recorded",
             );
         }
-        if let Err(error) = context.state.remove(SECTION, &key) {
-            tracing::warn!(%error, key, "cannot forget a removed container's timers");
-        }
+    }
+    // One write for all of them: after an upgrade there can be thousands.
+    let keys: Vec<&str> = gone.iter().map(String::as_str).collect();
+    if let Err(error) = context.state.remove_all(SECTION, &keys) {
+        tracing::warn!(%error, "cannot forget removed containers' timers");
     }
 }
