@@ -2,6 +2,7 @@
 //! metrics and watchdog, tell systemd when ready, then wait for SIGTERM/SIGINT and drain (a
 //! second signal exits at once). SIGHUP reopens the event log and re-applies `--specs`.
 
+use ds01_spec::EventType;
 use std::{process::ExitCode, sync::Arc, time::Duration};
 
 use anyhow::Context;
@@ -115,7 +116,7 @@ pub async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
         return once(&flags, docker_watch, gpu_watch, store, &recorder).await;
     }
     recorder.emit(
-        "controller.started",
+        EventType::ControllerStarted,
         None,
         json!({ "version": env!("CARGO_PKG_VERSION"), "dry_run": flags.dry_run, "docker_host": docker_watch.client.host() }),
     );
@@ -220,7 +221,7 @@ pub async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
     }
     tracing::info!("stopping: draining");
     systemd::stopping();
-    recorder.emit("controller.stopping", None, json!({}));
+    recorder.emit(EventType::ControllerStopping, None, json!({}));
     shutdown.cancel();
     let drained = async { while tasks.join_next().await.is_some() {} };
     tokio::select! {
@@ -255,7 +256,7 @@ async fn reload(
                 tracing::error!(%problem, "SIGHUP: --specs is invalid; the applied specs stay as they were");
             }
             recorder.emit(
-                "spec.rejected",
+                EventType::SpecRejected,
                 None,
                 json!({ "source": "--specs", "errors": problems }),
             );

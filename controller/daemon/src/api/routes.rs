@@ -1,5 +1,6 @@
 //! The `/v1` routes: status, specs, apply, delete. Every error is an [`ErrorBody`].
 
+use ds01_spec::EventType;
 use std::sync::{Arc, PoisonError};
 
 use axum::{
@@ -217,7 +218,7 @@ async fn apply(
             }
             let user = peer.uid.map(ds01_host::users::user_name);
             state.recorder.emit(
-                "spec.applied",
+                EventType::SpecApplied,
                 user.as_deref(),
                 json!({ "resource": reference, "outcome": outcome, "generation": generation }),
             );
@@ -272,7 +273,7 @@ async fn delete_spec(
     }
     let user = peer.uid.map(ds01_host::users::user_name);
     state.recorder.emit(
-        "spec.deleted",
+        EventType::SpecDeleted,
         user.as_deref(),
         json!({ "resource": reference }),
     );

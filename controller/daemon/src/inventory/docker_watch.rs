@@ -11,6 +11,7 @@
 //!   an event replayed after a relist reports nothing new.
 //! - Docker unreachable is a reported condition (`docker.disconnected`), retried with backoff.
 
+use ds01_spec::EventType;
 use std::{
     collections::HashSet,
     sync::{Arc, PoisonError, RwLock},
@@ -262,7 +263,7 @@ impl DockerWatch {
         }
         if link.ever_connected || link.reported_unreachable {
             self.observer.recorder.emit(
-                "docker.reconnected",
+                EventType::DockerReconnected,
                 None,
                 json!({ "host": self.client.host() }),
             );
@@ -291,7 +292,7 @@ impl DockerWatch {
         // Report the loss of the connection, or an engine unreachable at start-up, once.
         if link.connected || !link.reported_unreachable {
             self.observer.recorder.emit(
-                "docker.disconnected",
+                EventType::DockerDisconnected,
                 None,
                 json!({ "host": self.client.host(), "error": message }),
             );

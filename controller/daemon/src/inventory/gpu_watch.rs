@@ -2,6 +2,7 @@
 //! processes attributed to containers (through `/proc/<pid>/cgroup`) or to host users, and host
 //! GPU processes inventoried from their second observation.
 
+use ds01_spec::EventType;
 use std::{
     collections::{BTreeMap, HashMap},
     path::PathBuf,
@@ -201,14 +202,14 @@ impl GpuWatch {
         }
         for record in &discovered {
             self.recorder.emit(
-                "detection.host_gpu_process_discovered",
+                EventType::HostGpuProcessDiscovered,
                 Some(&record.user),
                 host_details(record),
             );
         }
         for record in &exited {
             self.recorder.emit(
-                "detection.host_gpu_process_exited",
+                EventType::HostGpuProcessExited,
                 Some(&record.user),
                 host_details(record),
             );

@@ -36,15 +36,20 @@ fn families_without_live_sources_are_served_at_zero_with_build_info() {
 #[test]
 fn action_events_count_into_their_families_and_dry_runs_do_not() {
     let metrics = Metrics::new();
-    metrics.on_event("gpu.orphan_killed", &json!({ "pid": 1 }));
-    metrics.on_event("gpu.orphan_killed", &json!({ "pid": 2, "dry_run": true }));
-    metrics.on_event("gpu.reset_failed", &json!({}));
-    metrics.on_event("dcgm.restarted", &json!({ "container": "dcgm-exporter" }));
+    metrics.on_event(EventType::OrphanKilled, &json!({ "pid": 1 }));
+    metrics.on_event(
+        EventType::OrphanKilled,
+        &json!({ "pid": 2, "dry_run": true }),
+    );
+    metrics.on_event(EventType::ResetFailed, &json!({}));
+    metrics.on_event(
+        EventType::DcgmRestarted,
+        &json!({ "container": "dcgm-exporter" }),
+    );
     // Issued 250 ms after its deadline; the event itself comes after the grace period.
     let deadline = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(10);
     let issued = deadline + jiff::SignedDuration::from_millis(250);
-    metrics.on_event(
-        "lifecycle.runtime_stop",
+    metrics.on_event(EventType::RuntimeStop,
         &json!({ "container": "x", "deadline": format!("{deadline:.3}"), "issued_at": format!("{issued:.3}") }),
     );
     let text = metrics.encode();

@@ -1,6 +1,7 @@
 //! The DcgmExporter reconciler: observe (inspect by name, GPUs from the inventory, a health
 //! probe), plan, act on Docker, remember, report.
 
+use ds01_spec::EventType;
 use std::{sync::Arc, time::Duration};
 
 use ds01_host::docker::{DockerClient, DockerError};
@@ -120,7 +121,7 @@ impl Reconciler<String> for DcgmReconciler {
                 .max(spec.restart.backoff_initial.std());
         }
         for (kind, message) in &decided.events {
-            context.recorder.emit(kind, None, json!({ "resource": format!("dcgmexporter/{name}"), "container": spec.container_name, "message": message }));
+            context.recorder.emit(*kind, None, json!({ "resource": format!("dcgmexporter/{name}"), "container": spec.container_name, "message": message }));
         }
         if let Err(error) = context.state.set(SECTION, &name, &decided.memory) {
             tracing::warn!(%error, "cannot persist the exporter's restart history");
@@ -205,9 +206,11 @@ async fn act(
     if context.dry_run {
         // Record the decision (the recorder marks it `dry_run: true`) and change nothing.
         let (kind, reason) = match step {
-            Step::Create => ("dcgm.created", "it is missing".to_owned()),
-            Step::Recreate => ("dcgm.created", "the spec changed".to_owned()),
-            Step::Start { reason } | Step::Restart { reason } => ("dcgm.restarted", reason.clone()),
+            Step::Create => (EventType::DcgmCreated, "it is missing".to_owned()),
+            Step::Recreate => (EventType::DcgmCreated, "the spec changed".to_owned()),
+            Step::Start { reason } | Step::Restart { reason } => {
+                (EventType::DcgmRestarted, reason.clone())
+            }
         };
         context.recorder.emit(
             kind,
@@ -250,7 +253,7 @@ async fn act(
             } else {
                 "it was missing"
             };
-            context.recorder.emit("dcgm.created", None, json!({ "container": spec.container_name, "container_id": id.get(..12).unwrap_or(&id), "reason": reason }));
+            context.recorder.emit(EventType::DcgmCreated, None, json!({ "container": spec.container_name, "container_id": id.get(..12).unwrap_or(&id), "reason": reason }));
         }
         Step::Start { reason } | Step::Restart { reason } => {
             let Some(id) = existing else { return Ok(()) };
@@ -261,7 +264,7 @@ async fn act(
                     .map_err(docker_failed)?;
             }
             client.start(&id).await.map_err(docker_failed)?;
-            context.recorder.emit("dcgm.restarted", None, json!({ "container": spec.container_name, "container_id": id.get(..12).unwrap_or(&id), "reason": reason }));
+            context.recorder.emit(EventType::DcgmRestarted, None, json!({ "container": spec.container_name, "container_id": id.get(..12).unwrap_or(&id), "reason": reason }));
         }
     }
     Ok(())

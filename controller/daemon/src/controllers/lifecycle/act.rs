@@ -3,6 +3,7 @@
 //! signals it was based on.
 
 use ds01_host::docker::DockerClient;
+use ds01_spec::EventType;
 use ds01_spec::{ContainerLifecyclePolicySpec, resolve};
 use serde_json::json;
 
@@ -69,7 +70,7 @@ pub(super) async fn execute(
             Step::ReportExempt => {
                 let exemptions: Vec<_> = limits.exemptions.iter().map(|exemption| json!({ "from": exemption.exempt_from, "reason": exemption.reason, "expires": exemption.expires })).collect();
                 context.recorder.emit(
-                    "lifecycle.exempt",
+                    EventType::Exempt,
                     user,
                     base(json!({ "exemptions": exemptions })),
                 );
@@ -102,9 +103,9 @@ pub(super) async fn execute(
                 );
                 let text = message(record, verb, *deadline, &why);
                 let event = if *kind == "idle" {
-                    "lifecycle.idle_warning"
+                    EventType::IdleWarning
                 } else {
-                    "lifecycle.runtime_warning"
+                    EventType::RuntimeWarning
                 };
                 let details = base(
                     json!({ "percent": percent, "limit": limit.map(|limit| limit.to_string()), "source": source.to_string(), "deadline": format!("{deadline:.3}") }),
@@ -152,9 +153,9 @@ pub(super) async fn execute(
                     (limits.max_runtime.value, &limits.max_runtime.source)
                 };
                 let event = if *reason == "idle" {
-                    "lifecycle.idle_stop"
+                    EventType::IdleStop
                 } else {
-                    "lifecycle.runtime_stop"
+                    EventType::RuntimeStop
                 };
                 let issued_at = format!("{:.3}", jiff::Timestamp::now());
                 let details = base(
@@ -206,7 +207,7 @@ pub(super) async fn execute(
                     };
                 }
                 context.recorder.emit(
-                    "lifecycle.removed",
+                    EventType::Removed,
                     user,
                     base(json!({ "reason": reason, "outcome": outcome })),
                 );

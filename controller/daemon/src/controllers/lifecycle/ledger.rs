@@ -19,13 +19,13 @@ use super::{
 pub fn begin(
     context: &LifecycleContext,
     key: &str,
-    event: &str,
+    event: ds01_spec::EventType,
     user: &str,
     details: &serde_json::Value,
 ) -> std::io::Result<()> {
     let mut memory: Memory = context.state.get(SECTION, key).unwrap_or_default();
     memory.unrecorded_stop = Some(UnrecordedStop {
-        event: event.to_owned(),
+        event,
         user: user.to_owned(),
         details: details.clone(),
     });
@@ -83,9 +83,7 @@ fn write(context: &LifecycleContext, stop: UnrecordedStop, outcome: &str) {
     let mut details = stop.details;
     details["outcome"] = json!(outcome);
     details["recorded_after_restart"] = json!(true);
-    context
-        .recorder
-        .emit(&stop.event, Some(&stop.user), details);
+    context.recorder.emit(stop.event, Some(&stop.user), details);
 }
 
 /// Settles a stop a previous controller left unrecorded, before this pass plans the container:

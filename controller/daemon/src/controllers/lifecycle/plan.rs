@@ -71,7 +71,7 @@ pub struct Memory {
 #[serde(rename_all = "camelCase")]
 pub struct UnrecordedStop {
     /// `lifecycle.idle_stop` or `lifecycle.runtime_stop`.
-    pub event: String,
+    pub event: ds01_spec::EventType,
     /// The owner.
     pub user: String,
     /// The event's details, without its outcome.

@@ -1,6 +1,7 @@
 //! The GpuOrphanPolicy reconciler: build the observation from the inventory and `/proc`,
 //! plan, signal by verified identity, reset under the GPU-maintenance lock, report.
 
+use ds01_spec::EventType;
 use std::{collections::HashSet, path::PathBuf, sync::Arc, time::Duration};
 
 use ds01_host::{docker::DockerClient, process::ProcessIdentity};
@@ -85,7 +86,7 @@ impl Reconciler<String> for OrphanReconciler {
         for (kind, user, details) in &decided.events {
             let mut details = details.clone();
             details["policy"] = json!(name);
-            context.recorder.emit(kind, user.as_deref(), details);
+            context.recorder.emit(*kind, user.as_deref(), details);
         }
         let mut last_reset = None;
         for step in &decided.steps {
@@ -282,11 +283,11 @@ async fn reset(
     let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let (kind, result) = match &outcome {
         Ok(output) => (
-            "gpu.reset",
+            EventType::Reset,
             json!({ "gpu": uuid, "index": index, "command": argv, "output": output.trim(), "duration_ms": millis }),
         ),
         Err(error) => (
-            "gpu.reset_failed",
+            EventType::ResetFailed,
             json!({ "gpu": uuid, "index": index, "command": argv, "error": error, "duration_ms": millis }),
         ),
     };

@@ -14,6 +14,7 @@
 //!   it, no running container holds it and MIG is off; otherwise the skip is reported with its
 //!   reason.
 
+use ds01_spec::EventType;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use ds01_host::process::ProcessIdentity;
@@ -211,7 +212,7 @@ pub struct Plan {
     /// Actions, in order.
     pub steps: Vec<Step>,
     /// Events: (type, user, details).
-    pub events: Vec<(&'static str, Option<String>, Value)>,
+    pub events: Vec<(EventType, Option<String>, Value)>,
     /// Next memory.
     pub memory: Memory,
     /// Processes by class, for status.
@@ -285,7 +286,7 @@ pub fn plan(
         tracked.observations += 1;
         if tracked.observations == 1 {
             result.events.push((
-                "gpu.orphan_detected",
+                EventType::OrphanDetected,
                 tracked.user.clone(),
                 details(&tracked, dry_run),
             ));
@@ -295,7 +296,7 @@ pub fn plan(
         if graced && tracked.terminated_at.is_none() {
             tracked.terminated_at = Some(now);
             result.events.push((
-                "gpu.orphan_terminated",
+                EventType::OrphanTerminated,
                 tracked.user.clone(),
                 details(&tracked, dry_run),
             ));
@@ -325,7 +326,7 @@ pub fn plan(
                 tracked.killed_at = Some(now);
                 result.steps.push(Step::Kill(tracked.identity));
                 result.events.push((
-                    "gpu.orphan_killed",
+                    EventType::OrphanKilled,
                     tracked.user.clone(),
                     details(&tracked, false),
                 ));
@@ -336,7 +337,7 @@ pub fn plan(
             {
                 tracked.unkillable = true;
                 result.events.push((
-                    "gpu.orphan_unkillable",
+                    EventType::OrphanUnkillable,
                     tracked.user.clone(),
                     details(&tracked, false),
                 ));
@@ -388,7 +389,7 @@ fn plan_resets(
             None
         };
         match skip {
-            Some(reason) => result.events.push(("gpu.reset_skipped", None, json!({ "gpu": uuid, "index": gpu.index, "reason": reason, "holders": gpu.holders, "processes": live_left }))),
+            Some(reason) => result.events.push((EventType::ResetSkipped, None, json!({ "gpu": uuid, "index": gpu.index, "reason": reason, "holders": gpu.holders, "processes": live_left }))),
             None => result.steps.push(Step::Reset { uuid: uuid.clone(), index: gpu.index }),
         }
     }

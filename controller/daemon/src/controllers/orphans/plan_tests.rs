@@ -45,7 +45,7 @@ fn observed(processes: Vec<ObservedProcess>) -> Observed {
 }
 
 fn kinds(plan: &Plan) -> Vec<&'static str> {
-    plan.events.iter().map(|(kind, ..)| *kind).collect()
+    plan.events.iter().map(|(kind, ..)| kind.as_str()).collect()
 }
 
 #[test]
@@ -287,7 +287,7 @@ fn dry_run_decides_and_reports_but_plans_no_signal_and_no_reset() {
         all_events.extend(plan.events.clone());
         memory = plan.memory;
     }
-    let kinds: Vec<&str> = all_events.iter().map(|(kind, ..)| *kind).collect();
+    let kinds: Vec<&str> = all_events.iter().map(|(kind, ..)| kind.as_str()).collect();
     assert_eq!(kinds, ["gpu.orphan_detected", "gpu.orphan_terminated"]);
     assert!(
         all_events
