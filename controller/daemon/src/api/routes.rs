@@ -356,6 +356,7 @@ async fn status(State(state): State<Arc<ApiState>>) -> Json<Value> {
             "docker": inventory.docker,
             "gpu": inventory.gpu,
             "eventLogError": state.recorder.last_error(),
+            "conditions": state.board.controller_conditions(),
         },
         "resources": resources,
         "counts": {

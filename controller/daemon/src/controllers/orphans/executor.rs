@@ -16,10 +16,10 @@ use crate::{
     inventory::{SharedInventory, gpu_watch},
     recorder::Recorder,
     spec_store::SpecStore,
-    state_file::StateFile,
+    state_file::Section,
 };
 
-const SECTION: &str = "gpuOrphanPolicy";
+pub const SECTION: &str = "gpuOrphanPolicy";
 
 /// What the reconciler works with.
 pub struct OrphanContext {
@@ -34,7 +34,7 @@ pub struct OrphanContext {
     /// Shared with the DCGM exporter controller: one GPU maintenance action at a time.
     pub maintenance: Arc<tokio::sync::Mutex<()>>,
     /// Persistent memory.
-    pub state: Arc<StateFile>,
+    pub state: Section<Memory>,
     /// `/proc`.
     pub proc_root: PathBuf,
     /// Docker, to stop the exporter around a reset.
@@ -63,14 +63,14 @@ impl Reconciler<String> for OrphanReconciler {
             .spec_of(Kind::GpuOrphanPolicy, &name);
         let Some((SpecBody::GpuOrphanPolicy(spec), generation)) = stored else {
             context.board.remove(Kind::GpuOrphanPolicy, &name);
-            let _ = context.state.remove(SECTION, &name);
+            let _ = context.state.remove(&name);
             return Ok(Action::await_change());
         };
         let mut spec = spec;
         if context.dry_run {
             spec.mode = PolicyMode::DryRun;
         }
-        let memory: Memory = context.state.get(SECTION, &name).unwrap_or_default();
+        let memory: Memory = context.state.get(&name).unwrap_or_default();
         let Some(observed) = observe(context, &memory) else {
             let conditions = [("Ready", "False", "ObservationIncomplete", "Docker or the GPU backend is not observed right now; nothing is done until both are".to_owned())];
             context.board.set(
@@ -98,7 +98,7 @@ impl Reconciler<String> for OrphanReconciler {
                 }
             }
         }
-        if let Err(error) = context.state.set(SECTION, &name, &decided.memory) {
+        if let Err(error) = context.state.set(&name, &decided.memory) {
             tracing::warn!(%error, "cannot persist the orphan policy's memory");
         }
         report(context, &name, generation, &spec, &decided, last_reset);
