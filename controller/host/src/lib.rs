@@ -7,8 +7,10 @@ pub mod cgroup;
 pub mod docker;
 pub mod event_log;
 pub mod gpu;
+pub mod gpu_access;
 pub mod model;
 pub mod process;
 pub mod users;
 
-pub use model::{ContainerInfo, ContainerState, GpuAccess, Mount};
+pub use gpu_access::{GpuAccess, GpuVia};
+pub use model::{ContainerInfo, ContainerState, Mount};

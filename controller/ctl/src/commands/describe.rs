@@ -57,22 +57,17 @@ pub async fn describe(
         format!("Finished:      {}", text(&body["finishedAt"])),
         format!("Detected:      {}", text(&body["detectedAt"])),
     ];
-    let gpus = body["gpus"]
-        .as_array()
-        .map(|gpus| gpus.iter().map(text).collect::<Vec<_>>().join(", "))
-        .unwrap_or_default();
-    let via = body["gpuAccess"]["via"]
-        .as_array()
-        .map(|via| via.iter().map(text).collect::<Vec<_>>().join(", "))
-        .unwrap_or_default();
-    lines.push(format!(
-        "GPUs:          {}",
-        if gpus.is_empty() {
-            "none".to_owned()
-        } else {
-            format!("{gpus} (via {via})")
-        }
-    ));
+    if body["ownerConflict"].is_object() {
+        let conflict = &body["ownerConflict"];
+        lines.push(format!(
+            "Owner conflict: {} claims {}, but {} says {} (the evidence wins)",
+            text(&conflict["claimed_by"]),
+            text(&conflict["claimed"]),
+            text(&conflict["observed"]),
+            text(&conflict["evidence"])
+        ));
+    }
+    lines.extend(gpu_lines(&body));
     lines.push("GPU processes:".to_owned());
     let processes = body["gpuProcesses"].as_array().cloned().unwrap_or_default();
     if processes.is_empty() {
@@ -189,4 +184,52 @@ pub async fn describe(
     }
     printer::data(&lines.join("\n"));
     Ok(ExitStatus::Success)
+}
+
+/// The granted GPUs with how each was granted, the label claims and the unknown ids.
+fn gpu_lines(body: &serde_json::Value) -> Vec<String> {
+    let list = |key: &str| body[key].as_array().cloned().unwrap_or_default();
+    let grants = list("gpuGrants");
+    let mut lines = vec![if grants.is_empty() {
+        "GPUs:          none".to_owned()
+    } else {
+        "GPUs:".to_owned()
+    }];
+    for grant in grants {
+        lines.push(format!(
+            "  {} via {} ({}){}",
+            text(&grant["uuid"]),
+            text(&grant["via"]),
+            text(&grant["device"]),
+            if grant["narrowed"] == true {
+                ", narrowed by CUDA_VISIBLE_DEVICES"
+            } else {
+                ""
+            }
+        ));
+    }
+    let claims = list("gpuClaims");
+    if !claims.is_empty() {
+        lines.push("GPU claims:    (labels: never a grant)".to_owned());
+        for claim in claims {
+            lines.push(format!(
+                "  {} via label {}{}",
+                text(&claim["device"]),
+                text(&claim["label"]),
+                claim["uuid"]
+                    .as_str()
+                    .filter(|uuid| *uuid != claim["device"])
+                    .map(|uuid| format!(" = {uuid}"))
+                    .unwrap_or_default()
+            ));
+        }
+    }
+    let unresolved = list("gpuUnresolved");
+    if !unresolved.is_empty() {
+        lines.push(format!(
+            "Unknown GPUs:  {} (NVML reports no such device; not counted)",
+            unresolved.iter().map(text).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    lines
 }

@@ -31,6 +31,9 @@ fn container_view(record: &ContainerRecord) -> Value {
         "status": info.state.as_str(),
         "image": info.image,
         "gpus": record.gpu_uuids,
+        "gpuGrants": record.gpus.granted,
+        "gpuClaims": record.gpus.claims,
+        "gpuUnresolved": record.gpus.unresolved,
         "hasGpu": info.gpu.has_gpu,
         "createdAt": info.created_at.map(|at| format!("{at:.3}")),
         "startedAt": info.started_at.map(|at| format!("{at:.3}")),
@@ -249,6 +252,7 @@ pub async fn container(
         view["labels"] = json!(info.labels);
         view["mounts"] = json!(info.mounts);
         view["gpuAccess"] = json!(info.gpu);
+        view["ownerConflict"] = json!(record.owner_conflict);
         view["pid"] = json!(info.pid);
         view["exitCode"] = json!(info.exit_code);
         view["lifecycle"] = state
