@@ -219,8 +219,8 @@ impl GpuAccess {
         let requested = record
             .requests
             .iter()
-            .filter_map(GpuRequest::appended_env)
-            .last();
+            .rev()
+            .find_map(GpuRequest::appended_env);
         let hook = !record.requests.is_empty() || record.runtime == Some("nvidia");
         let device_nodes = record
             .device_paths

@@ -95,7 +95,9 @@ fn docker_records_are_attributed_as_the_toolkit_grants() {
             expect(&[(UUID1, DeviceRequest)]),
         ),
         (
-            Case::new("cuda image, nvidia runtime").nvidia().env(CUDA_IMAGE_ENV),
+            Case::new("cuda image, nvidia runtime")
+                .nvidia()
+                .env(CUDA_IMAGE_ENV),
             expect(&[("all", Env)]),
         ),
         (
@@ -116,7 +118,9 @@ fn docker_records_are_attributed_as_the_toolkit_grants() {
             vec![],
         ),
         (
-            Case::new("void").nvidia().env("NVIDIA_VISIBLE_DEVICES=void"),
+            Case::new("void")
+                .nvidia()
+                .env("NVIDIA_VISIBLE_DEVICES=void"),
             vec![],
         ),
         (
@@ -135,7 +139,9 @@ fn docker_records_are_attributed_as_the_toolkit_grants() {
             expect(&[("all", DeviceRequest)]),
         ),
         (
-            Case::new("--gpus device=0:1 (MIG)").nvidia().gpus(0, &["0:1"]),
+            Case::new("--gpus device=0:1 (MIG)")
+                .nvidia()
+                .gpus(0, &["0:1"]),
             expect(&[("0:1", DeviceRequest)]),
         ),
         (
@@ -286,7 +292,10 @@ fn pid_1_environment_overrides_the_record_but_not_the_hook_decision() {
     );
 
     // Without the hook the environment grants nothing, even in PID 1.
-    let runc = Case::new("runc").env(CUDA_IMAGE_ENV).device("/dev/nvidia3").access();
+    let runc = Case::new("runc")
+        .env(CUDA_IMAGE_ENV)
+        .device("/dev/nvidia3")
+        .access();
     let running = runc.with_environ(&environ(&["NVIDIA_VISIBLE_DEVICES=all"]));
     assert_eq!(granted(&running), expect(&[("3", GpuVia::Devices)]));
 

@@ -203,7 +203,10 @@ mod tests {
         let path = read_environ(Path::new("/proc"), me, &["PATH"])
             .expect("read")
             .expect("exists");
-        assert!(path.iter().all(|entry| entry.starts_with("PATH=")), "{path:?}");
+        assert!(
+            path.iter().all(|entry| entry.starts_with("PATH=")),
+            "{path:?}"
+        );
         assert_eq!(
             read_environ(Path::new("/proc"), u32::MAX - 1, &["PATH"]).expect("read"),
             None

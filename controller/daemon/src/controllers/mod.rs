@@ -3,6 +3,7 @@
 pub mod dcgm;
 pub mod lifecycle;
 pub mod orphans;
+pub mod own;
 pub mod start;
 pub mod status;
 pub mod triggers;

@@ -147,7 +147,13 @@ fn owner_follows_the_documented_chain() {
 
 #[test]
 fn kernel_evidence_beats_an_owner_label_and_the_conflict_is_kept() {
-    let names = |uid: u32| if uid == 1001 { "bob".to_owned() } else { format!("user{uid}") };
+    let names = |uid: u32| {
+        if uid == 1001 {
+            "bob".to_owned()
+        } else {
+            format!("user{uid}")
+        }
+    };
     let labelled = |parent: Option<&str>| {
         let mut info = container("x", &[("ds01.user", "alice")], &[]);
         info.cgroup_parent = parent.map(str::to_owned);
@@ -155,18 +161,21 @@ fn kernel_evidence_beats_an_owner_label_and_the_conflict_is_kept() {
     };
     // The init process runs as another (non-root) user: the uid wins.
     let by_uid = owner(&labelled(None), Some(1001), names);
-    assert_eq!((by_uid.user.as_str(), by_uid.source), ("bob", "init-process"));
+    assert_eq!(
+        (by_uid.user.as_str(), by_uid.source),
+        ("bob", "init-process")
+    );
     let conflict = by_uid.conflict.expect("a conflict");
     assert_eq!(
-        (conflict.claimed.as_str(), conflict.claimed_by, conflict.observed.as_str()),
+        (
+            conflict.claimed.as_str(),
+            conflict.claimed_by,
+            conflict.observed.as_str()
+        ),
         ("alice", "label:ds01.user", "uid 1001")
     );
     // A per-user slice naming someone else: the slice wins (init runs as root).
-    let by_slice = owner(
-        &labelled(Some("ds01-student-carol.slice")),
-        Some(0),
-        names,
-    );
+    let by_slice = owner(&labelled(Some("ds01-student-carol.slice")), Some(0), names);
     assert_eq!(
         (by_slice.user.as_str(), by_slice.source),
         ("carol", "cgroup-parent")
@@ -178,7 +187,11 @@ fn kernel_evidence_beats_an_owner_label_and_the_conflict_is_kept() {
     // Agreeing evidence (the slice holds the sanitized name) and no evidence: no conflict.
     for (parent, uid, label) in [
         (Some("ds01-student-alice.slice"), Some(0), "alice"),
-        (Some("/ds01.slice/ds01-researcher-jane-doe.slice"), None, "jane.doe"),
+        (
+            Some("/ds01.slice/ds01-researcher-jane-doe.slice"),
+            None,
+            "jane.doe",
+        ),
         (Some("ds01.slice"), None, "alice"),
         (None, Some(0), "alice"),
         (None, None, "alice"),
@@ -204,7 +217,13 @@ fn per_user_slices_name_their_user() {
         slice_user("/ds01.slice/ds01-student.slice/ds01-student-jane-doe.slice"),
         Some("jane-doe")
     );
-    for parent in ["ds01.slice", "ds01-student.slice", "/docker", "user-1000.slice", ""] {
+    for parent in [
+        "ds01.slice",
+        "ds01-student.slice",
+        "/docker",
+        "user-1000.slice",
+        "",
+    ] {
         assert_eq!(slice_user(parent), None, "{parent}");
     }
     assert_eq!(slice_form("jane.doe@lab.org"), "jane-doe-at-lab-org");

@@ -302,7 +302,10 @@ mod tests {
         assert_eq!(container["status"], "running");
         assert_eq!(container["has_gpu"], true);
         assert_eq!(container["gpu_access"]["requested"], "0");
-        assert_eq!(container["gpu_access"]["granted"][0]["via"], "device_request");
+        assert_eq!(
+            container["gpu_access"]["granted"][0]["via"],
+            "device_request"
+        );
         assert_eq!(container["detected_at"], "2026-11-22T10:00:00.123Z");
         assert_eq!(container["started_at"], Value::Null);
         assert_eq!(container["labels"]["ds01.user"], "alice");

@@ -96,7 +96,11 @@ fn every_device_form_resolves_through_nvml() {
 #[test]
 fn ids_nvml_does_not_report_are_kept_out_of_the_grant_and_reported() {
     let resolved = resolve(
-        &access(&["GPU-nope", "7", "0:5", "1:0", "3"], GpuVia::DeviceRequest, None),
+        &access(
+            &["GPU-nope", "7", "0:5", "1:0", "3"],
+            GpuVia::DeviceRequest,
+            None,
+        ),
         &lab(),
     );
     assert_eq!(held(&resolved), [uuid(3)]);

@@ -107,6 +107,8 @@ pub struct Inventory {
     /// Containers the previous run knew (from the inventory file), until the first relist
     /// settles them: a restart reports only real transitions, never everything again.
     pub baseline: BTreeMap<String, BaselineEntry>,
+    /// Containers the controller created itself, by id (shared: a clone sees every change).
+    pub own: crate::controllers::own::OwnContainers,
 }
 
 /// What the previous run knew of a container.

@@ -99,4 +99,3 @@ pub fn container_info(response: ContainerInspectResponse) -> Option<ContainerInf
         id,
     })
 }
-

@@ -1,5 +1,6 @@
 //! DcgmExporter: "the DCGM exporter must run".
 
+pub mod act;
 pub mod desired;
 pub mod executor;
 pub mod health;

@@ -112,6 +112,7 @@ pub struct NotConnected(#[source] ds01_host::docker::DockerError);
 pub fn untouchable(
     record: &ContainerRecord,
     spec: &ContainerLifecyclePolicySpec,
+    own: &crate::controllers::own::OwnContainers,
 ) -> Option<String> {
     let labels = || {
         record
@@ -127,7 +128,8 @@ pub fn untouchable(
     {
         return Some(format!("protected by label {selector}"));
     }
-    if record.info.label("ds01.managed_by") == Some("ds01-controller") {
+    // By the id the controller created, never by a label (a user can copy labels).
+    if own.contains(&record.info.id) {
         return Some("the controller's own container".to_owned());
     }
     if spec.scope == Scope::Gpu && !record.info.gpu.has_gpu {
@@ -172,7 +174,7 @@ impl Reconciler<String> for LifecycleReconciler {
             .map_err(|error| ReconcileError::Transient(NotConnected(error)))?;
         let now = jiff::Timestamp::now();
         let file_members = members_files(&spec);
-        let (records, idle_factor, connected) = {
+        let (records, idle_factor, connected, own) = {
             let inventory = context
                 .inventory
                 .read()
@@ -199,6 +201,7 @@ impl Reconciler<String> for LifecycleReconciler {
                 inventory.containers.values().cloned().collect::<Vec<_>>(),
                 factor,
                 inventory.docker.connected,
+                inventory.own.clone(),
             )
         };
         if !connected {
@@ -274,7 +277,7 @@ impl Reconciler<String> for LifecycleReconciler {
                 started_at: record.info.started_at,
                 finished_at: record.info.finished_at,
                 has_gpu: record.info.gpu.has_gpu,
-                untouchable: untouchable(record, &spec),
+                untouchable: untouchable(record, &spec, &own),
             };
             let key = format!("{name}/{}", record.info.id);
             let stored: Memory = context.state.get(&key).unwrap_or_default();

@@ -28,7 +28,7 @@ pub fn preview(
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut actions: Vec<(jiff::Timestamp, PreviewAction)> = Vec::new();
     for record in inventory.containers.values() {
-        if untouchable(record, spec).is_some() {
+        if untouchable(record, spec, &inventory.own).is_some() {
             continue;
         }
         let limits = resolve::resolve(

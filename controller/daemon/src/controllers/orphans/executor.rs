@@ -174,7 +174,11 @@ fn observe(context: &OrphanContext, memory: &Memory) -> Option<Observed> {
                 .filter(|record| {
                     // Label claims count here too (DESIGN §2.2): a claim may only make a
                     // reset less likely, never more.
-                    let claimed = record.gpus.claims.iter().filter_map(|claim| claim.uuid.as_ref());
+                    let claimed = record
+                        .gpus
+                        .claims
+                        .iter()
+                        .filter_map(|claim| claim.uuid.as_ref());
                     record.info.state.is_live()
                         && record
                             .gpu_uuids
