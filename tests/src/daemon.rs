@@ -42,6 +42,9 @@ pub struct DaemonOptions {
     pub metrics_addr: Option<String>,
     /// `--state-dir` (default: `state` in the directory).
     pub state_dir: Option<PathBuf>,
+    /// A command prefix the controller runs under (e.g. a private engine's
+    /// `nsenter --net=… --`, to reach its published ports).
+    pub wrapper: Vec<String>,
 }
 
 impl Daemon {
@@ -87,7 +90,14 @@ impl Daemon {
             "--gpu-poll-interval".into(),
             "200ms".into(),
         ];
-        let mut command = Command::new(binary("ds01-controller"));
+        let mut command = match options.wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut command = Command::new(program);
+                command.args(rest).arg(binary("ds01-controller"));
+                command
+            }
+            None => Command::new(binary("ds01-controller")),
+        };
         if let Some(state) = &options.nvml_state {
             std::fs::write(root.join("nvml.yaml"), state).expect("write fake NVML state");
             arguments.extend([
