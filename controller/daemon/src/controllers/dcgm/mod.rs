@@ -4,4 +4,5 @@ pub mod act;
 pub mod desired;
 pub mod executor;
 pub mod health;
+pub mod inputs;
 pub mod plan;
