@@ -149,7 +149,14 @@ impl PrivateEngine {
         // listen on it), then the shell becomes dockerd (same pid).
         let mut command = Command::new("unshare");
         command
-            .args(["--net", "--", "sh", "-c", "ip link set lo up && exec dockerd \"$@\"", "sh"])
+            .args([
+                "--net",
+                "--",
+                "sh",
+                "-c",
+                "ip link set lo up && exec dockerd \"$@\"",
+                "sh",
+            ])
             .arg("--host")
             .arg(self.host())
             .arg("--data-root")
@@ -170,7 +177,8 @@ impl PrivateEngine {
             let path = format!(
                 "{}:{}",
                 root.join("bin").display(),
-                std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".to_owned())
+                std::env::var("PATH")
+                    .unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".to_owned())
             );
             command
                 .arg("--config-file")

@@ -110,7 +110,10 @@ pub async fn ensure_cuda_like_image(docker: &Docker) {
         ..ContainerCreateBody::default()
     };
     let base = docker
-        .create_container(None::<bollard::query_parameters::CreateContainerOptions>, body)
+        .create_container(
+            None::<bollard::query_parameters::CreateContainerOptions>,
+            body,
+        )
         .await
         .unwrap_or_else(|error| panic!("creating the base of {CUDA_LIKE_IMAGE} failed: {error}"));
     let options = CommitContainerOptionsBuilder::new()

@@ -432,8 +432,12 @@ async fn busy_gpus_exempt_users_and_out_of_scope_containers_are_untouched_but_la
     // The controller's label on a user's container does not make it the controller's own.
     let impostor = scope
         .container(
-            gpu_label("GPU-55555555-0000-4000-8000-000000000001", "impostor", &user)
-                .label("ds01.managed_by", "ds01-controller"),
+            gpu_label(
+                "GPU-55555555-0000-4000-8000-000000000001",
+                "impostor",
+                &user,
+            )
+            .label("ds01.managed_by", "ds01-controller"),
         )
         .await;
     let idle = scope

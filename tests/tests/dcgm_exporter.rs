@@ -495,7 +495,10 @@ async fn a_refused_create_shows_dockers_own_error_in_the_condition_and_once_in_t
     let setup = exporter(&scope, "", HTTPD);
     let spec = std::fs::read_to_string(&setup.spec_path)
         .expect("spec")
-        .replace("image: ds01/testbox:latest", &format!("image: {}", ds01_tests::NO_COMMAND_IMAGE))
+        .replace(
+            "image: ds01/testbox:latest",
+            &format!("image: {}", ds01_tests::NO_COMMAND_IMAGE),
+        )
         .lines()
         .filter(|line| !line.starts_with("  command:"))
         .collect::<Vec<_>>()
@@ -542,7 +545,10 @@ async fn a_refused_create_shows_dockers_own_error_in_the_condition_and_once_in_t
         .iter()
         .filter(|event| event["event_type"] == "dcgm.failed")
         .count();
-    assert_eq!(failures, 1, "the same Docker error written {failures} times");
+    assert_eq!(
+        failures, 1,
+        "the same Docker error written {failures} times"
+    );
     assert!(container_id(&scope, &setup.container).await.is_none());
 }
 
@@ -605,7 +611,11 @@ async fn a_container_the_controller_did_not_create_is_a_conflict_until_replace_e
     let replaced = daemon.wait_for_event(WAIT, "dcgm.replaced", |event| {
         event["event_type"] == "dcgm.replaced"
     });
-    assert_eq!(replaced["details"]["replaced_id"], squatter[..12], "{replaced}");
+    assert_eq!(
+        replaced["details"]["replaced_id"],
+        squatter[..12],
+        "{replaced}"
+    );
     let (ours, _) = wait_running_other_than(&scope, &setup.container, Some(&squatter)).await;
     assert!(
         replaced["details"]["container_id"]

@@ -222,20 +222,29 @@ async fn gpus_owners_processes_and_cpu_are_seen_as_the_lab_engine_grants_them() 
         "apiVersion: ds01.io/v1alpha1\nkind: ContainerLifecyclePolicy\nmetadata: {name: watch}\nspec:\n  mode: dryRun\n  sampleInterval: 1s\n  scope: all\n  defaults: {idleTimeout: null, maxRuntime: null, removeAfterStop: null, gpuHoldAfterStop: null, createdTimeout: null}\n",
     )
     .expect("policy");
-    assert_eq!(daemon.ctl(&["apply", "-f", &path.display().to_string()]).0, 0);
+    assert_eq!(
+        daemon.ctl(&["apply", "-f", &path.display().to_string()]).0,
+        0
+    );
     let started = Instant::now();
     loop {
         let (_, processes, _) = daemon.ctl(&["get", "processes", "-o", "json"]);
         let processes: Value = serde_json::from_str(&processes).unwrap_or(Value::Null);
-        let (_, described, _) =
-            daemon.ctl(&["describe", "container", &scope.name("device-2"), "-o", "json"]);
+        let (_, described, _) = daemon.ctl(&[
+            "describe",
+            "container",
+            &scope.name("device-2"),
+            "-o",
+            "json",
+        ]);
         let described: Value = serde_json::from_str(&described).unwrap_or(Value::Null);
         let in_container = processes["processes"]
             .as_array()
             .into_iter()
             .flatten()
             .any(|process| {
-                process["pid"] == pid && process["class"] == "container"
+                process["pid"] == pid
+                    && process["class"] == "container"
                     && process["container"] == scope.name("device-2").as_str()
             });
         let cpu_known = described["lifecycle"]["signals"]["cpu"]["value"].is_string();
@@ -250,7 +259,10 @@ async fn gpus_owners_processes_and_cpu_are_seen_as_the_lab_engine_grants_them() 
     }
 }
 
-async fn inspect(scope: &TestScope, name: &str) -> Option<bollard::models::ContainerInspectResponse> {
+async fn inspect(
+    scope: &TestScope,
+    name: &str,
+) -> Option<bollard::models::ContainerInspectResponse> {
     scope.docker.inspect_container(name, None).await.ok()
 }
 
@@ -288,14 +300,20 @@ async fn the_exporter_joins_the_monitoring_network_and_only_its_own_id_is_spared
         ..DaemonOptions::default()
     });
     daemon.wait_for_socket(WAIT);
-    assert_eq!(daemon.ctl(&["apply", "-f", &specs.display().to_string()]).0, 0);
+    assert_eq!(
+        daemon.ctl(&["apply", "-f", &specs.display().to_string()]).0,
+        0
+    );
 
     // No network yet: a clear condition, no container, no crash loop.
     let started = Instant::now();
     loop {
         let (_, status, _) = daemon.ctl(&["status", "-o", "json"]);
         if status.contains("NetworkMissing") {
-            assert!(status.contains("docker network create ds01-monitoring"), "{status}");
+            assert!(
+                status.contains("docker network create ds01-monitoring"),
+                "{status}"
+            );
             break;
         }
         assert!(started.elapsed() < WAIT, "no NetworkMissing: {status}");
@@ -318,7 +336,9 @@ async fn the_exporter_joins_the_monitoring_network_and_only_its_own_id_is_spared
         "60s",
     ]);
     assert_eq!(code, 0, "{stdout}{stderr}\n{}", daemon.output());
-    let exporter = inspect(&scope, "ds01-dcgm-exporter").await.expect("exporter");
+    let exporter = inspect(&scope, "ds01-dcgm-exporter")
+        .await
+        .expect("exporter");
     let exporter_id = exporter.id.clone().expect("id");
     let aliases = exporter
         .network_settings
@@ -327,15 +347,19 @@ async fn the_exporter_joins_the_monitoring_network_and_only_its_own_id_is_spared
         .and_then(|networks| networks.get("ds01-monitoring"))
         .and_then(|network| network.aliases.clone())
         .unwrap_or_default();
-    assert!(aliases.iter().any(|alias| alias == "dcgm-exporter"), "{aliases:?}");
+    assert!(
+        aliases.iter().any(|alias| alias == "dcgm-exporter"),
+        "{aliases:?}"
+    );
     let env = exporter
         .config
         .as_ref()
         .and_then(|config| config.env.clone())
         .unwrap_or_default();
     assert!(
-        env.iter().any(|entry| entry
-            == "DCGM_EXPORTER_COLLECTORS=/etc/dcgm-exporter/dcp-metrics-included.csv"),
+        env.iter()
+            .any(|entry| entry
+                == "DCGM_EXPORTER_COLLECTORS=/etc/dcgm-exporter/dcp-metrics-included.csv"),
         "{env:?}"
     );
     let host = exporter.host_config.clone().unwrap_or_default();
@@ -377,7 +401,9 @@ async fn the_exporter_joins_the_monitoring_network_and_only_its_own_id_is_spared
             && event["details"]["container_id"] == impostor[..12]
     });
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let exporter = inspect(&scope, "ds01-dcgm-exporter").await.expect("exporter");
+    let exporter = inspect(&scope, "ds01-dcgm-exporter")
+        .await
+        .expect("exporter");
     assert_eq!(exporter.id.as_deref(), Some(exporter_id.as_str()));
     assert_eq!(
         exporter.state.and_then(|state| state.running),
@@ -391,7 +417,11 @@ async fn the_exporter_joins_the_monitoring_network_and_only_its_own_id_is_spared
         }),
         "an idle stop was decided for the exporter"
     );
-    let (_, described, _) = daemon.ctl(&["describe", "container", "ds01-dcgm-exporter", "-o", "json"]);
-    assert!(described.contains("the controller's own container"), "{described}");
+    let (_, described, _) =
+        daemon.ctl(&["describe", "container", "ds01-dcgm-exporter", "-o", "json"]);
+    assert!(
+        described.contains("the controller's own container"),
+        "{described}"
+    );
     drop(www);
 }

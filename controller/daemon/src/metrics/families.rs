@@ -379,7 +379,7 @@ impl Metrics {
                     })
                     .inc();
             }
-            EventType::DcgmCreated | EventType::DcgmRestarted => {
+            EventType::DcgmCreated | EventType::DcgmRestarted | EventType::DcgmReplaced => {
                 self.dcgm_restarts.get_or_create(&container()).inc();
             }
             EventType::DcgmCrashloop => {

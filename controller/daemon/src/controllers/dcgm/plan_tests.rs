@@ -1,5 +1,7 @@
 //! Planner cases with an explicit `now`.
 
+use ds01_host::ContainerState;
+
 use super::*;
 
 fn spec() -> DcgmExporterSpec {
