@@ -142,6 +142,7 @@ pub fn start(
         proc_root: "/proc".into(),
         docker: tokio::sync::Mutex::new(docker()?),
         dry_run: shared.flags.dry_run,
+        gpu_poll_interval: shared.flags.gpu_poll_interval.std(),
     };
     // A reset may take `reset.timeout` plus stopping the exporter.
     let orphans = Controller::new(
