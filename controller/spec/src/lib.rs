@@ -26,7 +26,7 @@ pub use kinds::{
         ContainerLifecyclePolicySpec, ExemptFrom, Exemption, HighDemandSpec, KeepAliveSpec,
         NotifySpec, Scope,
     },
-    limits::{GroupSpec, IdleThresholds, LimitsBlock, OnIdle, WarnAt},
+    limits::{GroupSpec, IdleThresholds, LimitsBlock, OnIdle, WarnAt, WarnBefore},
     orphan::{GpuOrphanPolicySpec, HostProcessAction, PolicyMode, ResetSpec, TerminateSpec},
 };
 pub use parse::{ParsedResource, Source, parse_source, parse_sources};

@@ -36,7 +36,9 @@ pub struct ApiState {
     /// Tells the controllers a spec changed.
     pub notify: SpecChanged,
     /// Lifecycle facts per container.
-    pub lifecycle: crate::controllers::lifecycle::executor::LifecycleViews,
+    pub lifecycle: crate::controllers::lifecycle::view::LifecycleViews,
+    /// What lifecycle previews read.
+    pub lifecycle_preview: crate::controllers::lifecycle::preview::PreviewSources,
     /// What the controller observes.
     pub inventory: SharedInventory,
     /// Event sink.
@@ -171,21 +173,15 @@ async fn apply(
             crate::inventory::docker_watch::error_chain(&other),
         ),
     };
-    let mut preview = Vec::new();
+    let mut to_preview = Vec::new();
     let outcomes: Vec<(String, ApplyOutcome)> = if request.dry_run {
         let planned = store.plan(&sources).map_err(invalid)?;
-        let inventory = state
-            .inventory
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
         for (item, _) in &planned {
             if let ds01_spec::SpecBody::ContainerLifecyclePolicy(spec) = &item.resource.spec {
-                preview.extend(crate::controllers::lifecycle::preview::preview(
-                    &item.resource.reference(),
-                    spec,
-                    &inventory,
-                    &state.lifecycle,
+                to_preview.push((
+                    item.resource.reference(),
+                    item.resource.metadata.name.clone(),
+                    spec.clone(),
                 ));
             }
         }
@@ -233,11 +229,56 @@ async fn apply(
             generation,
         });
     }
+    drop(store);
+    let mut preview = Vec::new();
+    let admin = state.admin.is_admin(&peer);
+    for (reference, name, spec) in to_preview {
+        preview.extend(preview_policy(&state, &reference, &name, &spec, admin).await);
+    }
     Ok(Json(ApplyResponse {
         results,
         dry_run: request.dry_run,
         preview,
     }))
+}
+
+/// What a lifecycle policy would do now. Only an admin's preview reads the members files the
+/// spec names; anyone else's reads no server file.
+async fn preview_policy(
+    state: &ApiState,
+    reference: &str,
+    name: &str,
+    spec: &ds01_spec::ContainerLifecyclePolicySpec,
+    admin: bool,
+) -> Vec<ds01_spec::api::PreviewAction> {
+    use crate::controllers::lifecycle::{members, preview};
+    let membership = if admin {
+        members::MembersFiles::default().read(spec).await
+    } else {
+        members::Membership {
+            problems: spec
+                .groups
+                .values()
+                .filter_map(|group| group.members_file.as_ref())
+                .map(|path| format!("membersFile {path} not read: previews by users who are not admins read no server files"))
+                .collect(),
+            ..members::Membership::default()
+        }
+    };
+    let inventory = state
+        .inventory
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    preview::preview(
+        reference,
+        name,
+        spec,
+        &inventory,
+        &state.lifecycle_preview,
+        &membership,
+        jiff::Timestamp::now(),
+    )
 }
 
 async fn delete_spec(

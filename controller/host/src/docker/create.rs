@@ -165,7 +165,12 @@ impl DockerClient {
                     )));
             if let Err(error) = connected {
                 // Half made is not made: nothing is left behind under the name.
-                let _ = self.remove(&created.id).await;
+                // Never started: nothing runs that a forced removal could hurt.
+                let never_started = super::RemoveOptions {
+                    force: true,
+                    volumes: true,
+                };
+                let _ = self.remove(&created.id, never_started).await;
                 return Err(error);
             }
         }
