@@ -72,3 +72,17 @@ pub struct Memory {
     /// `dcgm.unhealthy` was reported and `dcgm.recovered` not yet.
     pub unhealthy_reported: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_written_by_an_earlier_version_still_loads() {
+        // No container id, no error fields: the restart history survives the upgrade.
+        let old = r#"{"restarts":["2026-11-01T10:00:00Z"],"attempt":2,"notBefore":null,"healthySince":null,"lastHealthy":null,"consecutiveFailures":0,"migLayout":"","lastFailure":"exited","unhealthyReported":false}"#;
+        let memory: Memory = serde_json::from_str(old).expect("loads");
+        assert_eq!((memory.attempt, memory.restarts.len()), (2, 1));
+        assert_eq!(memory.container_id, None);
+    }
+}
