@@ -7,6 +7,13 @@
 //! `spec.groups.student.idleTimeout` or `spec.exemptions[0].user`, the line and column of its
 //! key and of its value. Every later error (type, unknown field, semantic rule) is then
 //! reported at the exact place an admin has to edit.
+//!
+//! # Limits
+//! Reading costs bounded work whoever submits the text (the controller parses what any local
+//! user sends for `apply --dry-run`): one [`Budget`] per submitted set allows at most
+//! [`MAX_NODES`] nodes and [`MAX_SCALAR_BYTES`] bytes of keys and scalars, where every alias
+//! counts as a full copy of what it names. A "billion laughs" alias bomb therefore stops at
+//! the limit with an error that names it, before anything is copied past it.
 
 use std::{borrow::Cow, collections::HashMap, fmt};
 
@@ -15,6 +22,64 @@ use serde_json::{Map, Number, Value};
 
 /// Deepest nesting accepted; deeper input is refused rather than risking the stack.
 const MAX_DEPTH: usize = 64;
+/// Most nodes (scalars, keys, sequences, mappings) one budget allows, aliases counted as the
+/// copies they make.
+pub const MAX_NODES: usize = 100_000;
+/// Most bytes of keys and scalar text one budget allows, aliases counted as copies.
+pub const MAX_SCALAR_BYTES: usize = 4 << 20;
+
+/// What is left of the work one submitted set may cost (see the module's Limits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    nodes: usize,
+    bytes: usize,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            nodes: MAX_NODES,
+            bytes: MAX_SCALAR_BYTES,
+        }
+    }
+}
+
+/// What one node cost, to charge again for every alias of it.
+#[derive(Clone, Copy, Debug, Default)]
+struct Cost {
+    nodes: usize,
+    bytes: usize,
+}
+
+impl Budget {
+    fn charge(&mut self, cost: Cost, path: &str, position: Position) -> Result<(), YamlProblem> {
+        let problem = |message: String| YamlProblem {
+            path: path.to_owned(),
+            position,
+            message,
+        };
+        self.nodes = self.nodes.checked_sub(cost.nodes).ok_or_else(|| {
+            problem(format!(
+                "the YAML expands to more than {MAX_NODES} nodes (the limit per submitted set; \
+                 each alias counts as a copy of what it names)"
+            ))
+        })?;
+        self.bytes = self.bytes.checked_sub(cost.bytes).ok_or_else(|| {
+            problem(format!(
+                "the YAML expands to more than {MAX_SCALAR_BYTES} bytes of text (the limit per \
+                 submitted set; each alias counts as a copy of what it names)"
+            ))
+        })?;
+        Ok(())
+    }
+
+    fn spent_since(&self, before: Budget) -> Cost {
+        Cost {
+            nodes: before.nodes.saturating_sub(self.nodes),
+            bytes: before.bytes.saturating_sub(self.bytes),
+        }
+    }
+}
 
 /// A 1-based line and column in a source text.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
@@ -124,12 +189,20 @@ pub struct YamlStream {
     pub syntax_error: Option<YamlProblem>,
 }
 
-/// Reads every document of `text`.
+/// Reads every document of `text` within a fresh [`Budget`].
 #[must_use]
 pub fn parse_stream(text: &str) -> YamlStream {
+    parse_stream_within(text, &mut Budget::default())
+}
+
+/// Reads every document of `text`, charging `budget` (shared by the files of one set). When
+/// the budget runs out, reading stops with a `syntax_error` naming the limit.
+#[must_use]
+pub fn parse_stream_within(text: &str, budget: &mut Budget) -> YamlStream {
     let mut builder = Builder {
         parser: Parser::new_from_str(text),
         stream: YamlStream::default(),
+        budget,
     };
     if let Err(problem) = builder.read_stream() {
         builder.stream.syntax_error = Some(problem);
@@ -137,18 +210,19 @@ pub fn parse_stream(text: &str) -> YamlStream {
     builder.stream
 }
 
-struct Builder<'input> {
+struct Builder<'input, 'budget> {
     parser: Parser<'input, saphyr_parser::StrInput<'input>>,
     stream: YamlStream,
+    budget: &'budget mut Budget,
 }
 
 struct DocumentState {
     locations: Locations,
     problems: Vec<YamlProblem>,
-    anchors: HashMap<usize, Value>,
+    anchors: HashMap<usize, (Value, Cost)>,
 }
 
-impl<'input> Builder<'input> {
+impl<'input> Builder<'input, '_> {
     fn next(&mut self) -> Result<(Event<'input>, Span), YamlProblem> {
         match self.parser.next_event() {
             Some(Ok(event)) => Ok(event),
@@ -216,13 +290,27 @@ impl<'input> Builder<'input> {
                 message: format!("nesting deeper than {MAX_DEPTH} levels"),
             });
         }
+        let before = *self.budget;
         let (value, anchor) = match event {
-            Event::Scalar(text, style, anchor, tag) => (resolve_scalar(&text, style, tag), anchor),
-            Event::Alias(anchor) => {
-                let value = state.anchors.get(&anchor).cloned().unwrap_or(Value::Null);
-                (value, 0)
+            Event::Scalar(text, style, anchor, tag) => {
+                let cost = Cost {
+                    nodes: 1,
+                    bytes: text.len(),
+                };
+                self.budget.charge(cost, path, position)?;
+                (resolve_scalar(&text, style, tag), anchor)
             }
+            Event::Alias(anchor) => match state.anchors.get(&anchor) {
+                Some((value, cost)) => {
+                    // Charged before copying: a copy past the limit is never made.
+                    self.budget.charge(*cost, path, position)?;
+                    (value.clone(), 0)
+                }
+                None => (Value::Null, 0),
+            },
             Event::SequenceStart(anchor, _) => {
+                self.budget
+                    .charge(Cost { nodes: 1, bytes: 0 }, path, position)?;
                 let mut items = Vec::new();
                 loop {
                     let (event, span) = self.next()?;
@@ -234,14 +322,19 @@ impl<'input> Builder<'input> {
                 }
                 (Value::Array(items), anchor)
             }
-            Event::MappingStart(anchor, _) => (
-                Value::Object(self.read_mapping(path, depth, state)?),
-                anchor,
-            ),
+            Event::MappingStart(anchor, _) => {
+                self.budget
+                    .charge(Cost { nodes: 1, bytes: 0 }, path, position)?;
+                (
+                    Value::Object(self.read_mapping(path, depth, state)?),
+                    anchor,
+                )
+            }
             _ => (Value::Null, 0),
         };
         if anchor != 0 {
-            state.anchors.insert(anchor, value.clone());
+            let cost = self.budget.spent_since(before);
+            state.anchors.insert(anchor, (value.clone(), cost));
         }
         Ok(value)
     }
@@ -258,7 +351,14 @@ impl<'input> Builder<'input> {
             let key_position: Position = span.start.into();
             let key = match event {
                 Event::MappingEnd | Event::StreamEnd => return Ok(map),
-                Event::Scalar(text, ..) => text.into_owned(),
+                Event::Scalar(text, ..) => {
+                    let cost = Cost {
+                        nodes: 1,
+                        bytes: text.len(),
+                    };
+                    self.budget.charge(cost, path, key_position)?;
+                    text.into_owned()
+                }
                 other => {
                     // Read and drop the complex key, then its value, and say why.
                     self.read_node(other, span, path, depth + 1, state)?;
@@ -434,6 +534,64 @@ mod tests {
     fn anchors_and_aliases_are_expanded() {
         let doc = single("base: &b {x: 1}\ncopy: *b\n");
         assert_eq!(doc.value["copy"], serde_json::json!({"x": 1}));
+    }
+
+    /// The 700-byte "billion laughs": ten levels of ten aliases each would be 10^10 nodes.
+    fn alias_bomb() -> String {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for level in 1..10 {
+            let previous = format!("*a{}", level - 1);
+            let items = vec![previous.as_str(); 10].join(", ");
+            text.push_str(&format!("a{level}: &a{level} [{items}]\n"));
+        }
+        text
+    }
+
+    #[test]
+    fn an_alias_bomb_stops_at_the_node_limit_fast_and_says_so() {
+        let text = alias_bomb();
+        assert!(text.len() < 800, "{}", text.len());
+        let started = std::time::Instant::now();
+        let stream = parse_stream(&text);
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        let error = stream.syntax_error.expect("refused");
+        assert!(
+            error.message.contains(&MAX_NODES.to_string()) && error.message.contains("limit"),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn aliased_long_strings_count_their_bytes() {
+        let long = "y".repeat(100_000);
+        let copies = vec!["*s"; 60].join(", ");
+        let text = format!("s: &s {long}\nl: [{copies}]\n");
+        let error = parse_stream(&text).syntax_error.expect("refused");
+        assert!(error.message.contains("bytes of text"), "{error:?}");
+        // The same text without the copies is fine.
+        assert!(
+            parse_stream(&format!("s: &s {long}\n"))
+                .syntax_error
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn one_budget_spans_the_files_of_a_set() {
+        let items = vec!["1"; 60_000].join(", ");
+        let text = format!("a: [{items}]\n");
+        let mut budget = Budget::default();
+        assert!(
+            parse_stream_within(&text, &mut budget)
+                .syntax_error
+                .is_none()
+        );
+        assert!(
+            parse_stream_within(&text, &mut budget)
+                .syntax_error
+                .is_some()
+        );
+        assert!(parse_stream(&text).syntax_error.is_none());
     }
 
     #[test]
