@@ -5,10 +5,12 @@
 pub mod atomic_file;
 pub mod cgroup;
 pub mod docker;
+pub mod event_history;
 pub mod event_log;
 pub mod gpu;
 pub mod model;
 pub mod process;
+pub mod safe_read;
 pub mod users;
 
 pub use model::{ContainerInfo, ContainerState, GpuAccess, Mount};
