@@ -29,7 +29,10 @@ pub struct ScanOutcome {
 /// The log and its rotated files, oldest first (the live file last).
 #[must_use]
 pub fn log_files(path: &Path) -> Vec<PathBuf> {
-    let Some(name) = path.file_name().map(|name| name.to_string_lossy().into_owned()) else {
+    let Some(name) = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+    else {
         return Vec::new();
     };
     let directory = path

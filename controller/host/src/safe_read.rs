@@ -81,11 +81,10 @@ fn kind_of(file_type: std::fs::FileType) -> &'static str {
 /// # Errors
 /// When it is missing, not a regular file, or too large.
 pub fn check_regular_file(path: &Path, max_bytes: u64) -> Result<u64, SafeReadError> {
-    let metadata =
-        std::fs::symlink_metadata(path).map_err(|source| SafeReadError::Unreadable {
-            path: path.to_owned(),
-            source,
-        })?;
+    let metadata = std::fs::symlink_metadata(path).map_err(|source| SafeReadError::Unreadable {
+        path: path.to_owned(),
+        source,
+    })?;
     if !metadata.file_type().is_file() {
         return Err(SafeReadError::NotRegular {
             path: path.to_owned(),

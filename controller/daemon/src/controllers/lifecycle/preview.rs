@@ -3,7 +3,7 @@
 
 use ds01_spec::{ContainerLifecyclePolicySpec, OnIdle, api::PreviewAction, resolve};
 
-use super::executor::{LifecycleViews, members_files, untouchable};
+use super::executor::{LifecycleViews, untouchable};
 use crate::inventory::Inventory;
 
 fn add(at: jiff::Timestamp, duration: ds01_spec::Duration) -> jiff::Timestamp {
@@ -20,9 +20,9 @@ pub fn preview(
     spec: &ContainerLifecyclePolicySpec,
     inventory: &Inventory,
     views: &LifecycleViews,
+    file_members: &std::collections::HashMap<String, Vec<String>>,
 ) -> Vec<PreviewAction> {
     let now = jiff::Timestamp::now();
-    let file_members = members_files(spec);
     let views = views
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -37,7 +37,7 @@ pub fn preview(
                 user: &record.user,
                 origin: &record.origin,
             },
-            &file_members,
+            file_members,
             now,
         );
         let mut push = |at: jiff::Timestamp, action: &str, reason: String| {
