@@ -541,7 +541,7 @@ mod tests {
         let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
         for level in 1..10 {
             let previous = format!("*a{}", level - 1);
-            let items = vec![previous.as_str(); 10].join(", ");
+            let items = [previous.as_str(); 10].join(", ");
             text.push_str(&format!("a{level}: &a{level} [{items}]\n"));
         }
         text
@@ -564,7 +564,7 @@ mod tests {
     #[test]
     fn aliased_long_strings_count_their_bytes() {
         let long = "y".repeat(100_000);
-        let copies = vec!["*s"; 60].join(", ");
+        let copies = ["*s"; 60].join(", ");
         let text = format!("s: &s {long}\nl: [{copies}]\n");
         let error = parse_stream(&text).syntax_error.expect("refused");
         assert!(error.message.contains("bytes of text"), "{error:?}");
