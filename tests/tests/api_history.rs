@@ -62,15 +62,27 @@ fn events_come_from_the_log_on_disk_across_restarts_and_rotations() {
         "apiVersion: ds01.io/v1alpha1\nkind: GpuOrphanPolicy\nmetadata:\n  name: orphans\nspec: {}\n",
     )
     .expect("write");
-    assert_eq!(daemon.ctl(&["apply", "-f", &spec.display().to_string()]).0, 0);
+    assert_eq!(
+        daemon.ctl(&["apply", "-f", &spec.display().to_string()]).0,
+        0
+    );
     let root = daemon.stop_keeping_state();
 
     // What logrotate left: yesterday's file (delaycompress) and an older compressed one.
     let rotated = root.path().join("events.jsonl.1");
     std::fs::write(
         &rotated,
-        event_line(5, "lifecycle.idle_stop", "carol", json!({"container": "old-job", "container_id": "abcdef123456"}))
-            + &event_line(4, "lifecycle.idle_warning", "nobody", json!({"container": "mine", "container_id": "999999999999"})),
+        event_line(
+            5,
+            "lifecycle.idle_stop",
+            "carol",
+            json!({"container": "old-job", "container_id": "abcdef123456"}),
+        ) + &event_line(
+            4,
+            "lifecycle.idle_warning",
+            "nobody",
+            json!({"container": "mine", "container_id": "999999999999"}),
+        ),
     )
     .expect("write");
     age(&rotated, 4);
@@ -80,7 +92,15 @@ fn events_come_from_the_log_on_disk_across_restarts_and_rotations() {
         flate2::Compression::default(),
     );
     encoder
-        .write_all(event_line(20, "lifecycle.runtime_stop", "carol", json!({"container": "older-job"})).as_bytes())
+        .write_all(
+            event_line(
+                20,
+                "lifecycle.runtime_stop",
+                "carol",
+                json!({"container": "older-job"}),
+            )
+            .as_bytes(),
+        )
         .expect("write");
     encoder.finish().expect("finish");
     age(&compressed, 19);
@@ -101,14 +121,39 @@ fn events_come_from_the_log_on_disk_across_restarts_and_rotations() {
     let (code, stdout, stderr) = daemon.ctl(&["events", "--since", "10m", "-o", "json"]);
     assert_eq!(code, 0, "{stderr}");
     let recent = types(&json_lines(&stdout));
-    assert!(recent.contains(&"spec.applied".to_owned()), "from before the restart: {recent:?}");
-    assert_eq!(recent.iter().filter(|t| *t == "controller.started").count(), 2, "{recent:?}");
-    assert!(recent.contains(&"lifecycle.idle_stop".to_owned()), "rotated file: {recent:?}");
-    assert!(!recent.contains(&"lifecycle.runtime_stop".to_owned()), "older than 10m: {recent:?}");
-    let (_, stdout, _) = daemon.ctl(&["events", "--since", "1h", "--type", "lifecycle.", "-o", "json"]);
+    assert!(
+        recent.contains(&"spec.applied".to_owned()),
+        "from before the restart: {recent:?}"
+    );
+    assert_eq!(
+        recent.iter().filter(|t| *t == "controller.started").count(),
+        2,
+        "{recent:?}"
+    );
+    assert!(
+        recent.contains(&"lifecycle.idle_stop".to_owned()),
+        "rotated file: {recent:?}"
+    );
+    assert!(
+        !recent.contains(&"lifecycle.runtime_stop".to_owned()),
+        "older than 10m: {recent:?}"
+    );
+    let (_, stdout, _) = daemon.ctl(&[
+        "events",
+        "--since",
+        "1h",
+        "--type",
+        "lifecycle.",
+        "-o",
+        "json",
+    ]);
     assert_eq!(
         types(&json_lines(&stdout)),
-        ["lifecycle.runtime_stop", "lifecycle.idle_stop", "lifecycle.idle_warning"],
+        [
+            "lifecycle.runtime_stop",
+            "lifecycle.idle_stop",
+            "lifecycle.idle_warning"
+        ],
         "the compressed file too, oldest first"
     );
     let (_, stdout, _) = daemon.ctl(&["events", "--until", "10m", "-o", "json"]);
@@ -116,7 +161,11 @@ fn events_come_from_the_log_on_disk_across_restarts_and_rotations() {
 
     for wanted in ["old-job", "abcdef12"] {
         let (_, stdout, _) = daemon.ctl(&["events", "--container", wanted, "-o", "json"]);
-        assert_eq!(types(&json_lines(&stdout)), ["lifecycle.idle_stop"], "--container {wanted}");
+        assert_eq!(
+            types(&json_lines(&stdout)),
+            ["lifecycle.idle_stop"],
+            "--container {wanted}"
+        );
     }
     let (_, stdout, _) = daemon.ctl(&["events", "--user", "carol", "-o", "json"]);
     assert_eq!(
@@ -127,7 +176,10 @@ fn events_come_from_the_log_on_disk_across_restarts_and_rotations() {
     let (code, stdout, stderr) = daemon.ctl(&["events", "--limit", "1", "-o", "json"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(json_lines(&stdout).len(), 1);
-    assert!(stderr.contains("older matching events not shown"), "{stderr}");
+    assert!(
+        stderr.contains("older matching events not shown"),
+        "{stderr}"
+    );
 
     let (_, stdout, _) = daemon.ctl(&["events", "--summary", "-o", "json"]);
     let summary: Value = serde_json::from_str(&stdout).expect("json");
@@ -135,12 +187,19 @@ fn events_come_from_the_log_on_disk_across_restarts_and_rotations() {
     assert_eq!(summary["byUser"]["carol"], 2, "{summary}");
     let (code, table, _) = daemon.ctl(&["events", "--summary"]);
     assert_eq!(code, 0);
-    assert!(table.contains("lifecycle.idle_stop") && table.contains("carol"), "{table}");
+    assert!(
+        table.contains("lifecycle.idle_stop") && table.contains("carol"),
+        "{table}"
+    );
 
     // A non-admin sees their own events only.
     let (code, theirs, stderr) = daemon.ctl_as(&NOBODY, &["events", "-o", "json"]);
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(types(&json_lines(&theirs)), ["lifecycle.idle_warning"], "{theirs}");
+    assert_eq!(
+        types(&json_lines(&theirs)),
+        ["lifecycle.idle_warning"],
+        "{theirs}"
+    );
     let (_, theirs, _) = daemon.ctl_as(&NOBODY, &["events", "--user", "carol", "-o", "json"]);
     assert!(theirs.trim().is_empty(), "{theirs}");
 }
@@ -198,21 +257,32 @@ async fn get_containers_is_filtered_by_user_gpu_and_label_and_events_by_containe
     assert!(listed(&["-l", "team=nlp", "-l", "ds01.user=alice"]).is_empty());
     let started = Instant::now();
     while listed(&["--gpu", "0"]) != [alice.clone()] {
-        assert!(started.elapsed() < WAIT, "GPU 0 never attributed to {alice}");
+        assert!(
+            started.elapsed() < WAIT,
+            "GPU 0 never attributed to {alice}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(listed(&["--gpu", GPU0]), [alice.clone()]);
     let (code, table, _) = daemon.ctl(&["get", "containers", "--user", "bob"]);
     assert_eq!(code, 0);
-    assert!(table.contains("-bobjob") && !table.contains("-alicejob"), "{table}");
+    assert!(
+        table.contains("-bobjob") && !table.contains("-alicejob"),
+        "{table}"
+    );
     let (code, _, stderr) = daemon.ctl(&["get", "gpus", "--user", "bob"]);
-    assert_eq!(code, 64, "filters are for containers and processes: {stderr}");
+    assert_eq!(
+        code, 64,
+        "filters are for containers and processes: {stderr}"
+    );
 
     let (_, stdout, _) = daemon.ctl(&["events", "--container", &bob, "-o", "json"]);
     let events = json_lines(&stdout);
     assert!(!events.is_empty());
     assert!(
-        events.iter().all(|event| event["details"]["container"] == bob.as_str()),
+        events
+            .iter()
+            .all(|event| event["details"]["container"] == bob.as_str()),
         "{stdout}"
     );
     let (_, stdout, _) = daemon.ctl(&["events", "--user", "alice", "-o", "json"]);

@@ -79,7 +79,9 @@ fn members_file_policy(path: &str) -> String {
 
 /// The 700-byte "billion laughs".
 fn alias_bomb() -> String {
-    let mut text = String::from("apiVersion: ds01.io/v1alpha1\nkind: GpuOrphanPolicy\nmetadata: {name: bomb}\nspec:\n  systemProcesses: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    let mut text = String::from(
+        "apiVersion: ds01.io/v1alpha1\nkind: GpuOrphanPolicy\nmetadata: {name: bomb}\nspec:\n  systemProcesses: &a0 [x, x, x, x, x, x, x, x, x, x]\n",
+    );
     for level in 1..9 {
         let items = [format!("*a{}", level - 1).as_str(); 10].join(", ");
         text.push_str(&format!("x{level}: &a{level} [{items}]\n"));
@@ -116,8 +118,16 @@ fn a_non_admins_dry_run_bombs_get_4xx_within_2s_while_root_is_served() {
     let bomb = alias_bomb();
     assert!(bomb.len() < 800, "{}", bomb.len());
     let cases = [
-        ("/dev/zero", members_file_policy("/dev/zero"), "character device"),
-        ("a FIFO", members_file_policy(&fifo.display().to_string()), "FIFO"),
+        (
+            "/dev/zero",
+            members_file_policy("/dev/zero"),
+            "character device",
+        ),
+        (
+            "a FIFO",
+            members_file_policy(&fifo.display().to_string()),
+            "FIFO",
+        ),
         ("an alias bomb", bomb, "100000 nodes"),
     ];
     // Root keeps asking while the bombs go off.
@@ -165,8 +175,10 @@ fn a_non_admins_dry_run_bombs_get_4xx_within_2s_while_root_is_served() {
     std::fs::write(&spec, members_file_policy("/dev/zero")).expect("write");
     let _ = std::fs::set_permissions(directory.path(), std::fs::Permissions::from_mode(0o755));
     let _ = std::fs::set_permissions(&spec, std::fs::Permissions::from_mode(0o644));
-    let (code, _, stderr) =
-        daemon.ctl_as(&NOBODY, &["apply", "--dry-run", "-f", &spec.display().to_string()]);
+    let (code, _, stderr) = daemon.ctl_as(
+        &NOBODY,
+        &["apply", "--dry-run", "-f", &spec.display().to_string()],
+    );
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("character device"), "{stderr}");
     assert!(daemon.is_running());
@@ -220,7 +232,15 @@ impl TestAccount {
         // The admin group only as a supplementary group; the primary group is the user's own.
         if !ok(
             "useradd",
-            &["-M", "-U", "-G", &account.group, "-s", "/usr/sbin/nologin", &account.user],
+            &[
+                "-M",
+                "-U",
+                "-G",
+                &account.group,
+                "-s",
+                "/usr/sbin/nologin",
+                &account.user,
+            ],
         ) {
             let _ = ok("groupdel", &[&account.group]);
             return None;
@@ -350,7 +370,10 @@ async fn non_admins_see_other_users_containers_counted_and_user_text_reaches_ter
         "apiVersion: ds01.io/v1alpha1\nkind: GpuOrphanPolicy\nmetadata:\n  name: orphans\nspec:\n  mode: dryRun\n",
     )
     .expect("write");
-    assert_eq!(daemon.ctl(&["apply", "-f", &spec.display().to_string()]).0, 0);
+    assert_eq!(
+        daemon.ctl(&["apply", "-f", &spec.display().to_string()]).0,
+        0
+    );
     // Root (an admin) sees the stopped GPU holder by name once the policy reports it.
     let started_at = Instant::now();
     loop {
@@ -430,7 +453,10 @@ async fn files_the_daemon_creates_are_not_world_readable() {
         "apiVersion: ds01.io/v1alpha1\nkind: GpuOrphanPolicy\nmetadata:\n  name: orphans\nspec: {}\n",
     )
     .expect("write");
-    assert_eq!(daemon.ctl(&["apply", "-f", &spec.display().to_string()]).0, 0);
+    assert_eq!(
+        daemon.ctl(&["apply", "-f", &spec.display().to_string()]).0,
+        0
+    );
     daemon.wait_for_inventory(WAIT, "a first write", |_| true);
     let mode = |path: &std::path::Path| {
         std::fs::metadata(path)
@@ -440,7 +466,10 @@ async fn files_the_daemon_creates_are_not_world_readable() {
             & 0o777
     };
     let state = daemon.root().join("state");
-    assert_eq!(mode(&state.join("specs/gpuorphanpolicy-orphans.json")), 0o600);
+    assert_eq!(
+        mode(&state.join("specs/gpuorphanpolicy-orphans.json")),
+        0o600
+    );
     assert_eq!(mode(&state.join("workload-inventory.json")), 0o640);
     assert_eq!(mode(&daemon.event_log), 0o640);
     let controller_state = state.join("controller-state.json");

@@ -244,7 +244,11 @@ fn one_users_in_flight_request_bodies_are_capped_and_the_daemon_keeps_serving() 
         "too_much_in_flight",
         "{answer}"
     );
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
     // Requests without a body are still answered, and the bytes come back when the
     // connections go.
     still_serving(&daemon);
@@ -258,7 +262,10 @@ fn one_users_in_flight_request_bodies_are_capped_and_the_daemon_keeps_serving() 
         if status_code(&answer) == Some(400) {
             break;
         }
-        assert!(started.elapsed() < WAIT, "the budget never came back: {answer}");
+        assert!(
+            started.elapsed() < WAIT,
+            "the budget never came back: {answer}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(daemon.terminate(WAIT), Some(0));

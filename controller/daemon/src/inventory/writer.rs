@@ -10,7 +10,7 @@ use super::{SharedInventory, file, observe::Change};
 
 /// Mode of the inventory file: root and the state directory's group. It names every user's
 /// containers and host processes' command lines, so it is not world-readable; users read
-/// their part through `ds01ctl get` (decision D-apicli-files in docs/decisions.md).
+/// their part through `ds01ctl get` (docs/operations.md, "Files and their modes").
 pub const INVENTORY_MODE: u32 = 0o640;
 
 /// Changes arriving within this period share one write.
