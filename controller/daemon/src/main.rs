@@ -5,6 +5,7 @@ mod app;
 mod config;
 mod controllers;
 mod health;
+mod instance_lock;
 mod inventory;
 mod metrics;
 mod once;

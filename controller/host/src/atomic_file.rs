@@ -5,6 +5,8 @@
 
 use std::{io::Write, os::unix::fs::OpenOptionsExt, path::Path};
 
+static SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Mode of files written by [`write_atomic`]: owner only.
 pub const PRIVATE_MODE: u32 = 0o600;
 
@@ -30,7 +32,12 @@ pub fn write_atomic_with_mode(path: &Path, content: &[u8], mode: u32) -> std::io
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let temporary = directory.join(format!(".{file_name}.tmp-{}", std::process::id()));
+    // Unique per write: two writers of one file never share a temporary file.
+    let sequence = SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let temporary = directory.join(format!(
+        ".{file_name}.tmp-{}-{sequence}",
+        std::process::id()
+    ));
     let result = (|| {
         // A temporary file left by a crash may have another mode: start afresh.
         match std::fs::remove_file(&temporary) {

@@ -66,6 +66,19 @@ fn render(view: &StatusView) -> String {
     if let Some(error) = &controller.event_log_error {
         lines.push(format!("Event log    {}", cell(error)));
     }
+    for condition in &controller.conditions {
+        lines.push(format!(
+            "Condition    {}={} ({}){}",
+            cell(&condition.kind),
+            condition.status,
+            cell(&condition.reason),
+            if condition.message.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", cell(&condition.message))
+            }
+        ));
+    }
     let counts = &view.counts;
     lines.push(format!(
         "Workloads    {} containers ({} running, {} with GPUs), {} GPUs, {} host GPU processes",

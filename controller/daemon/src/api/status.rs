@@ -108,6 +108,7 @@ pub async fn status(
             docker,
             gpu,
             event_log_error: state.recorder.last_error(),
+            conditions: state.board.controller_conditions(),
         },
         resources,
         counts,

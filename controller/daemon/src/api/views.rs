@@ -108,6 +108,7 @@ fn process_counts(inventory: &Inventory, uuid: &str) -> ProcessCounts {
     {
         match process.placement {
             Placement::Container { .. } => counts.container += 1,
+            Placement::Foreign { .. } => counts.foreign += 1,
             Placement::Host => counts.host += 1,
             Placement::Ghost => counts.ghost += 1,
         }
@@ -207,7 +208,7 @@ pub async fn processes(
     let mut list = ProcessList::default();
     for process in &inventory.gpu_processes {
         let container = match &process.placement {
-            Placement::Container { id } => inventory.containers.get(id),
+            Placement::Container { id, .. } => inventory.containers.get(id),
             _ => None,
         };
         let owner = container
@@ -234,6 +235,7 @@ pub async fn processes(
                 "container"
             }
             (Placement::Container { .. }, _) => "stopped-container",
+            (Placement::Foreign { .. }, _) => "unknown",
             (Placement::Host, _) if process.zombie => "zombie",
             (Placement::Host, _) => "host",
             (Placement::Ghost, _) => "ghost",
@@ -337,7 +339,7 @@ pub async fn container(
                 .gpu_processes
                 .iter()
                 .filter(|process| {
-                    matches!(&process.placement, Placement::Container { id } if *id == info.id)
+                    matches!(&process.placement, Placement::Container { id, .. } if *id == info.id)
                 })
                 .map(|process| ContainerGpuProcess {
                     pid: process.identity.pid,

@@ -84,6 +84,8 @@ pub struct Shared<'a> {
     pub loops: &'a Loops,
     /// Reconcile counts and durations.
     pub metrics: &'a Arc<Metrics>,
+    /// What the controllers remember across restarts.
+    pub state: &'a Arc<StateFile>,
 }
 
 fn config(reconcile_timeout: Duration) -> Config {
@@ -112,7 +114,7 @@ pub fn start(
         || DockerClient::connect(shared.flags.docker_host.as_deref()).context("--docker-host");
     // One GPU maintenance action at a time: exporter restarts and GPU resets.
     let maintenance = Arc::new(tokio::sync::Mutex::new(()));
-    let state = Arc::new(StateFile::open(&shared.flags.state_dir));
+    let state = shared.state.clone();
     let dcgm = DcgmContext {
         docker: tokio::sync::Mutex::new(docker()?),
         store: shared.store.clone(),
@@ -120,7 +122,7 @@ pub fn start(
         recorder: shared.recorder.clone(),
         board: shared.board.clone(),
         maintenance: maintenance.clone(),
-        state: state.clone(),
+        state: state.section(super::dcgm::executor::SECTION),
         dry_run: shared.flags.dry_run,
     };
     // A recreate may stop the exporter (stopTimeout) and pull an image.
@@ -136,10 +138,11 @@ pub fn start(
         recorder: shared.recorder.clone(),
         board: shared.board.clone(),
         maintenance,
-        state: state.clone(),
+        state: state.section(super::orphans::executor::SECTION),
         proc_root: "/proc".into(),
         docker: tokio::sync::Mutex::new(docker()?),
         dry_run: shared.flags.dry_run,
+        gpu_poll_interval: shared.flags.gpu_poll_interval.std(),
     };
     // A reset may take `reset.timeout` plus stopping the exporter.
     let orphans = Controller::new(
@@ -153,7 +156,7 @@ pub fn start(
         inventory: shared.inventory.clone(),
         recorder: shared.recorder.clone(),
         board: shared.board.clone(),
-        state,
+        state: state.section(super::lifecycle::executor::SECTION),
         docker: tokio::sync::Mutex::new(docker()?),
         sampler: std::sync::Mutex::new(Sampler::default()),
         proc_root: "/proc".into(),

@@ -47,9 +47,41 @@ pub struct ResourceStatus {
 #[derive(Clone, Debug, Default)]
 pub struct StatusBoard {
     inner: Arc<RwLock<BTreeMap<(Kind, String), ResourceStatus>>>,
+    controller: Arc<RwLock<Vec<Condition>>>,
 }
 
 impl StatusBoard {
+    /// Sets one of the controller's own conditions (not a resource's).
+    pub fn set_controller_condition(
+        &self,
+        kind: &str,
+        status: &str,
+        reason: &str,
+        message: String,
+    ) {
+        let now = ApiTime::now();
+        let status = ConditionStatus::parse(status);
+        let mut conditions = self
+            .controller
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let since = conditions
+            .iter()
+            .find(|old| old.kind == kind && old.status == status)
+            .map_or(now, |old| old.last_transition_time);
+        conditions.retain(|old| old.kind != kind);
+        conditions.push(Condition::new(kind, status, reason, message, since));
+    }
+
+    /// The controller's own conditions.
+    #[must_use]
+    pub fn controller_conditions(&self) -> Vec<Condition> {
+        self.controller
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// Records a reconcile's outcome: conditions as `(type, status, reason, message)` tuples
     /// or typed [`Condition`]s (whose transition time the board sets).
     pub fn set<C: ConditionUpdate>(

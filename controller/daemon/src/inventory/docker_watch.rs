@@ -200,6 +200,10 @@ impl DockerWatch {
                 .into_iter()
                 .filter_map(|id| inventory.baseline.remove(&id).map(|entry| (id, entry)))
                 .collect();
+            let now = jiff::Timestamp::now();
+            for (id, _) in &vanished {
+                inventory.note_removed(id, now);
+            }
             let changed: Vec<String> = listed
                 .iter()
                 .filter(|summary| {

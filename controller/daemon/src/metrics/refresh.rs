@@ -114,6 +114,7 @@ impl Metrics {
         for process in &inventory.gpu_processes {
             let kind = match process.placement {
                 Placement::Container { .. } => "container",
+                Placement::Foreign { .. } => "foreign",
                 Placement::Host => "host",
                 Placement::Ghost => "ghost",
             };

@@ -22,6 +22,9 @@ pub struct ProcessCounts {
     pub host: usize,
     /// Gone from `/proc` but still listed by NVML.
     pub ghost: usize,
+    /// In the cgroup of another container engine.
+    #[serde(default)]
+    pub foreign: usize,
 }
 
 /// One physical GPU.

@@ -24,7 +24,8 @@ pub struct ProcessView {
     pub user: String,
     /// GPU or MIG device UUID.
     pub gpu: String,
-    /// `container`, `stopped-container`, `host`, `zombie`, `ghost`.
+    /// `container`, `stopped-container`, `unknown` (another engine's cgroup), `host`,
+    /// `zombie`, `ghost`.
     pub class: String,
     /// Its container's name, when in one.
     pub container: Option<String>,

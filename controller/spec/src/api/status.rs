@@ -33,6 +33,9 @@ pub struct ControllerHealth {
     pub gpu: GpuBackendView,
     /// Why the event log cannot be written now, if it cannot.
     pub event_log_error: Option<String>,
+    /// The controller's own conditions (e.g. its state file unreadable).
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
 }
 
 /// Health of the Docker source.

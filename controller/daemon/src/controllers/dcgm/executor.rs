@@ -16,11 +16,11 @@ use super::{
 };
 use crate::{
     controllers::status::StatusBoard, inventory::SharedInventory, recorder::Recorder,
-    spec_store::SpecStore, state_file::StateFile,
+    spec_store::SpecStore, state_file::Section,
 };
 
 /// State-file section of this controller.
-const SECTION: &str = "dcgmExporter";
+pub const SECTION: &str = "dcgmExporter";
 
 /// What the reconciler works with.
 pub struct DcgmContext {
@@ -37,7 +37,7 @@ pub struct DcgmContext {
     /// Held while a GPU maintenance action runs (exporter restarts, GPU resets).
     pub maintenance: Arc<tokio::sync::Mutex<()>>,
     /// Persistent memory.
-    pub state: Arc<StateFile>,
+    pub state: Section<Memory>,
     /// `--dry-run`: decide and record, change nothing.
     pub dry_run: bool,
 }
@@ -95,7 +95,7 @@ impl Reconciler<String> for DcgmReconciler {
             .spec_of(Kind::DcgmExporter, &name);
         let Some((SpecBody::DcgmExporter(spec), generation)) = stored else {
             context.board.remove(Kind::DcgmExporter, &name);
-            let _ = context.state.remove(SECTION, &name);
+            let _ = context.state.remove(&name);
             return Ok(Action::await_change());
         };
         let client = crate::controllers::connected(&context.docker)
@@ -104,7 +104,7 @@ impl Reconciler<String> for DcgmReconciler {
         let observed = observe(context, &client, &spec)
             .await
             .map_err(|error| ReconcileError::Transient(error.into()))?;
-        let memory: Memory = context.state.get(SECTION, &name).unwrap_or_default();
+        let memory: Memory = context.state.get(&name).unwrap_or_default();
         let now = jiff::Timestamp::now();
         let mut decided = plan(&observed, &spec, &memory, now);
         if let Some(step) = decided.step.clone()
@@ -123,7 +123,7 @@ impl Reconciler<String> for DcgmReconciler {
         for (kind, message) in &decided.events {
             context.recorder.emit(*kind, None, json!({ "resource": format!("dcgmexporter/{name}"), "container": spec.container_name, "message": message }));
         }
-        if let Err(error) = context.state.set(SECTION, &name, &decided.memory) {
+        if let Err(error) = context.state.set(&name, &decided.memory) {
             tracing::warn!(%error, "cannot persist the exporter's restart history");
         }
         report(context, &name, generation, &observed, &decided);

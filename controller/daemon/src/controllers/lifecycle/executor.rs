@@ -18,11 +18,11 @@ use crate::{
     inventory::{ContainerRecord, SharedInventory},
     recorder::Recorder,
     spec_store::SpecStore,
-    state_file::StateFile,
+    state_file::Section,
 };
 
 /// The state file section of lifecycle memory, keyed `policy/container-id`.
-pub(super) const SECTION: &str = "containerLifecycle";
+pub const SECTION: &str = "containerLifecycle";
 
 /// What the reconciler works with.
 pub struct LifecycleContext {
@@ -35,7 +35,7 @@ pub struct LifecycleContext {
     /// Reported status.
     pub board: StatusBoard,
     /// Persistent memory (idle-since, warnings sent).
-    pub state: Arc<StateFile>,
+    pub state: Section<Memory>,
     /// Docker.
     pub docker: tokio::sync::Mutex<DockerClient>,
     /// Signal deltas.
@@ -277,7 +277,7 @@ impl Reconciler<String> for LifecycleReconciler {
                 untouchable: untouchable(record, &spec),
             };
             let key = format!("{name}/{}", record.info.id);
-            let stored: Memory = context.state.get(SECTION, &key).unwrap_or_default();
+            let stored: Memory = context.state.get(&key).unwrap_or_default();
             let mut memory = stored.clone();
             if !dry_run {
                 super::ledger::settle(context, &mut memory, record.info.state.is_live());
@@ -295,7 +295,7 @@ impl Reconciler<String> for LifecycleReconciler {
             // Remember before acting: a crash in between loses at most a warning, never repeats one.
             let mut remembered = Ok(());
             if decided.memory != stored {
-                remembered = context.state.set(SECTION, &key, &decided.memory);
+                remembered = context.state.set(&key, &decided.memory);
                 if let Err(error) = &remembered {
                     tracing::warn!(%error, "cannot persist lifecycle timers");
                 }
@@ -384,6 +384,7 @@ impl Reconciler<String> for LifecycleReconciler {
 fn can_record(context: &LifecycleContext) -> Result<(), String> {
     context
         .state
+        .file()
         .sync()
         .map_err(|error| format!("the state file cannot be written: {error}"))?;
     context

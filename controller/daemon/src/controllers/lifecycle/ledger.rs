@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use serde_json::json;
 
 use super::{
-    executor::{LifecycleContext, SECTION},
+    executor::LifecycleContext,
     plan::{Memory, UnrecordedStop},
 };
 
@@ -23,22 +23,22 @@ pub fn begin(
     user: &str,
     details: &serde_json::Value,
 ) -> std::io::Result<()> {
-    let mut memory: Memory = context.state.get(SECTION, key).unwrap_or_default();
+    let mut memory: Memory = context.state.get(key).unwrap_or_default();
     memory.unrecorded_stop = Some(UnrecordedStop {
         event,
         user: user.to_owned(),
         details: details.clone(),
     });
-    context.state.set(SECTION, key, &memory)
+    context.state.set(key, &memory)
 }
 
 /// Forgets a stop whose event was written.
 pub fn end(context: &LifecycleContext, key: &str) {
-    let Some(mut memory) = context.state.get::<Memory>(SECTION, key) else {
+    let Some(mut memory) = context.state.get(key) else {
         return;
     };
     if memory.unrecorded_stop.take().is_some()
-        && let Err(error) = context.state.set(SECTION, key, &memory)
+        && let Err(error) = context.state.set(key, &memory)
     {
         tracing::warn!(%error, key, "cannot forget a recorded stop");
     }
@@ -103,7 +103,7 @@ pub fn forget_gone(context: &LifecycleContext, policy: &str, present: &HashSet<&
     let prefix = format!("{policy}/");
     let gone: Vec<String> = context
         .state
-        .keys(SECTION)
+        .keys()
         .into_iter()
         .filter(|key| {
             key.strip_prefix(&prefix)
@@ -116,7 +116,7 @@ pub fn forget_gone(context: &LifecycleContext, policy: &str, present: &HashSet<&
     for key in &gone {
         if let Some(stop) = context
             .state
-            .get::<Memory>(SECTION, key)
+            .get(key)
             .and_then(|memory| memory.unrecorded_stop)
         {
             write(
@@ -128,7 +128,7 @@ pub fn forget_gone(context: &LifecycleContext, policy: &str, present: &HashSet<&
     }
     // One write for all of them: after an upgrade there can be thousands.
     let keys: Vec<&str> = gone.iter().map(String::as_str).collect();
-    if let Err(error) = context.state.remove_all(SECTION, &keys) {
+    if let Err(error) = context.state.remove_all(&keys) {
         tracing::warn!(%error, "cannot forget removed containers' timers");
     }
 }

@@ -141,7 +141,7 @@ fn gpu_signal(
             let mine: Vec<u32> = inventory
                 .gpu_processes
                 .iter()
-                .filter(|process| matches!(&process.placement, crate::inventory::gpu_watch::Placement::Container { id } if *id == record.info.id))
+                .filter(|process| matches!(&process.placement, crate::inventory::gpu_watch::Placement::Container { id, .. } if *id == record.info.id))
                 .map(|process| process.identity.pid)
                 .collect();
             f64::from(
