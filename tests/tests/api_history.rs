@@ -251,9 +251,9 @@ async fn get_containers_is_filtered_by_user_gpu_and_label_and_events_by_containe
         assert!(started.elapsed() < WAIT, "the containers never showed up");
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(listed(&["--user", "alice"]), [alice.clone()]);
-    assert_eq!(listed(&["--user", "bob"]), [bob.clone()]);
-    assert_eq!(listed(&["-l", "team=nlp"]), [bob.clone()]);
+    assert_eq!(listed(&["--user", "alice"]), std::slice::from_ref(&alice));
+    assert_eq!(listed(&["--user", "bob"]), std::slice::from_ref(&bob));
+    assert_eq!(listed(&["-l", "team=nlp"]), std::slice::from_ref(&bob));
     assert!(listed(&["-l", "team=nlp", "-l", "ds01.user=alice"]).is_empty());
     let started = Instant::now();
     while listed(&["--gpu", "0"]) != [alice.clone()] {
@@ -263,7 +263,7 @@ async fn get_containers_is_filtered_by_user_gpu_and_label_and_events_by_containe
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(listed(&["--gpu", GPU0]), [alice.clone()]);
+    assert_eq!(listed(&["--gpu", GPU0]), std::slice::from_ref(&alice));
     let (code, table, _) = daemon.ctl(&["get", "containers", "--user", "bob"]);
     assert_eq!(code, 0);
     assert!(
