@@ -4,6 +4,7 @@ mod api;
 mod app;
 mod config;
 mod controllers;
+mod daemon;
 mod health;
 mod instance_lock;
 mod inventory;

@@ -201,7 +201,8 @@ async fn observe_all<E: ContainerEngine>(
             let stopping = context.stopping.contains(&record.info.id);
             let sample = sampler.sample(&record, gpu, settings, now);
             let key = format!("{name}/{}", record.info.id);
-            let mut memory: Memory = context.state.get(&key).unwrap_or_default();
+            let stored: Memory = context.state.get(&key).unwrap_or_default();
+            let mut memory = stored.clone();
             // A stop in progress records its own event; only one a killed controller left
             // behind is settled here.
             if !dry_run && !stopping {
@@ -211,6 +212,7 @@ async fn observe_all<E: ContainerEngine>(
                 record,
                 sample,
                 memory,
+                stored,
                 stopping,
             });
         }
