@@ -71,8 +71,31 @@ pub enum Command {
     Describe(DescribeArgs),
     /// Print the man page (roff).
     Man,
-    /// Convert the incumbent's resource-limits.yaml (and companions) into a ContainerLifecyclePolicy.
+    /// Convert the incumbent's resource-limits.yaml (and companions) into specs.
     ImportLegacy(ImportLegacyArgs),
+    /// Show the lifecycle limits a user's containers get, and where each comes from.
+    Limits(LimitsArgs),
+}
+
+/// Arguments of `limits`.
+#[derive(Debug, clap::Args)]
+pub struct LimitsArgs {
+    /// The user.
+    #[arg(long)]
+    pub user: String,
+    /// Container type (origin): `orchestration` (the lab's own tools), `atomic`, `docker`,
+    /// `compose`, `devcontainer`, `api`, …
+    #[arg(long = "type", default_value = ds01_spec::limits_view::DEFAULT_CONTAINER_TYPE)]
+    pub container_type: String,
+    /// Resolve as of this time (RFC 3339; decides which exemptions are in force); now by default.
+    #[arg(long)]
+    pub at: Option<jiff::Timestamp>,
+    /// Resolve offline from these spec files or directories instead of asking the controller.
+    #[arg(short = 'f', long = "filename", num_args = 1..)]
+    pub paths: Vec<PathBuf>,
+    /// The ContainerLifecyclePolicy to ask when there are several.
+    #[arg(long)]
+    pub policy: Option<String>,
 }
 
 /// Arguments of `import-legacy`.

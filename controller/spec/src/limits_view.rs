@@ -58,8 +58,20 @@ fn shown<T>(limit: &Sourced<T>, value: Value) -> LimitValue {
     }
 }
 
+/// A percentage as a spec writes it: `5`, not `5.0`; `2.5` stays.
+fn percent(value: Percent) -> Value {
+    let number = value.value();
+    if number.fract() == 0.0 {
+        #[expect(clippy::cast_possible_truncation, reason = "0 to 100, whole")]
+        let whole = number as i64;
+        json!(whole)
+    } else {
+        json!(number)
+    }
+}
+
 fn percents(values: &[Percent]) -> Value {
-    json!(values.iter().map(|value| value.value()).collect::<Vec<_>>())
+    Value::Array(values.iter().copied().map(percent).collect())
 }
 
 /// Resolves `user`'s limits for a container of `container_type` at `at`.
@@ -111,12 +123,12 @@ pub fn limits_view(
             "gpuUtilBelow",
             shown(
                 &resolved.gpu_util_below,
-                json!(resolved.gpu_util_below.value.value()),
+                percent(resolved.gpu_util_below.value),
             ),
         ),
         (
             "cpuBelow",
-            shown(&resolved.cpu_below, json!(resolved.cpu_below.value.value())),
+            shown(&resolved.cpu_below, percent(resolved.cpu_below.value)),
         ),
         (
             "networkBelow",

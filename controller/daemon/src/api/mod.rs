@@ -3,6 +3,7 @@
 
 mod auth;
 mod events;
+mod limits;
 mod listener;
 mod routes;
 mod views;
