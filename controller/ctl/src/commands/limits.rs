@@ -85,7 +85,9 @@ async fn online(args: &LimitsArgs, socket: &std::path::Path) -> Result<LimitsVie
     }
     let body = get_json(socket, &path).await?;
     serde_json::from_value(body).map_err(|error| {
-        printer::error(&format!("the controller's answer is not a limits view: {error}"));
+        printer::error(&format!(
+            "the controller's answer is not a limits view: {error}"
+        ));
         ExitStatus::Failure
     })
 }

@@ -12,7 +12,9 @@ use axum::{
 };
 use ds01_spec::{
     ContainerLifecyclePolicySpec, Kind, SpecBody,
-    limits_view::{DEFAULT_CONTAINER_TYPE, LimitsView, PolicyChoiceError, choose_policy, limits_view},
+    limits_view::{
+        DEFAULT_CONTAINER_TYPE, LimitsView, PolicyChoiceError, choose_policy, limits_view,
+    },
     names::read_members_files,
 };
 use serde::Deserialize;
@@ -49,9 +51,9 @@ pub(super) async fn limits(
         .ok_or_else(|| bad_request("`user` is required"))?;
     let at = match query.at.as_deref() {
         None => jiff::Timestamp::now(),
-        Some(text) => text.parse().map_err(|error| {
-            bad_request(format!("`at` must be an RFC 3339 time ({error})"))
-        })?,
+        Some(text) => text
+            .parse()
+            .map_err(|error| bad_request(format!("`at` must be an RFC 3339 time ({error})")))?,
     };
     let policies: Vec<(String, ContainerLifecyclePolicySpec)> = state
         .store

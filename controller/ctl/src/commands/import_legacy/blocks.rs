@@ -92,14 +92,21 @@ pub fn split(block: &Value, path: &str, skip: &[&str], notices: &mut Notices) ->
 
 /// The idle thresholds in a `policies` map, as an `idle` block; other keys are left to the
 /// caller. A threshold out of range is reported and left out.
-pub fn thresholds(policies: &Map<String, Value>, path: &str, notices: &mut Notices) -> Map<String, Value> {
+pub fn thresholds(
+    policies: &Map<String, Value>,
+    path: &str,
+    notices: &mut Notices,
+) -> Map<String, Value> {
     let mut idle = Map::new();
     for (key, field) in [
         ("gpu_idle_threshold", "gpuUtilBelow"),
         ("cpu_idle_threshold", "cpuBelow"),
     ] {
         if let Some(value) = policies.get(key) {
-            match value.as_f64().filter(|percent| (0.0..=100.0).contains(percent)) {
+            match value
+                .as_f64()
+                .filter(|percent| (0.0..=100.0).contains(percent))
+            {
                 Some(_) => drop(idle.insert(field.to_owned(), value.clone())),
                 None => notices.dropped(
                     &format!("{path}.{}", shown(key, value)),

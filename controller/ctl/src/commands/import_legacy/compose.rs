@@ -74,16 +74,30 @@ fn memory(value: &Value) -> Option<String> {
         "t" => "TiB",
         _ => return None,
     };
-    digits.parse::<f64>().ok().map(|number| format!("{number}{unit}"))
+    digits
+        .parse::<f64>()
+        .ok()
+        .map(|number| format!("{number}{unit}"))
 }
 
 /// `[ip:]host:container[/proto]` → (bind address, host port, container port).
 fn port(value: &Value) -> Option<(String, u16, u16)> {
     if let Some(long) = value.as_object() {
         let target = long.get("target")?.as_u64()?;
-        let published = long.get("published").and_then(|p| p.as_str().map(str::to_owned).or_else(|| p.as_u64().map(|n| n.to_string())))?;
-        let ip = long.get("host_ip").and_then(Value::as_str).unwrap_or("0.0.0.0");
-        return Some((ip.to_owned(), published.parse().ok()?, u16::try_from(target).ok()?));
+        let published = long.get("published").and_then(|p| {
+            p.as_str()
+                .map(str::to_owned)
+                .or_else(|| p.as_u64().map(|n| n.to_string()))
+        })?;
+        let ip = long
+            .get("host_ip")
+            .and_then(Value::as_str)
+            .unwrap_or("0.0.0.0");
+        return Some((
+            ip.to_owned(),
+            published.parse().ok()?,
+            u16::try_from(target).ok()?,
+        ));
     }
     let text = match value {
         Value::String(text) => text.clone(),
@@ -93,23 +107,51 @@ fn port(value: &Value) -> Option<(String, u16, u16)> {
     let text = text.split('/').next().unwrap_or_default();
     let parts: Vec<&str> = text.rsplitn(3, ':').collect();
     match parts.as_slice() {
-        [container, host, ip] => Some(((*ip).trim_matches(['[', ']']).to_owned(), host.parse().ok()?, container.parse().ok()?)),
-        [container, host] => Some(("0.0.0.0".to_owned(), host.parse().ok()?, container.parse().ok()?)),
-        [single] => Some(("0.0.0.0".to_owned(), single.parse().ok()?, single.parse().ok()?)),
+        [container, host, ip] => Some((
+            (*ip).trim_matches(['[', ']']).to_owned(),
+            host.parse().ok()?,
+            container.parse().ok()?,
+        )),
+        [container, host] => Some((
+            "0.0.0.0".to_owned(),
+            host.parse().ok()?,
+            container.parse().ok()?,
+        )),
+        [single] => Some((
+            "0.0.0.0".to_owned(),
+            single.parse().ok()?,
+            single.parse().ok()?,
+        )),
         _ => None,
     }
 }
 
 /// The network the service joins, by its Docker name (compose prefixes keys without `name`).
-fn networks(compose: &Map<String, Value>, service: &Map<String, Value>, compose_file: &Path) -> Vec<String> {
+fn networks(
+    compose: &Map<String, Value>,
+    service: &Map<String, Value>,
+    compose_file: &Path,
+) -> Vec<String> {
     let keys: Vec<String> = match service.get("networks") {
-        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
         Some(Value::Object(map)) => map.keys().cloned().collect(),
         _ => Vec::new(),
     };
-    let project = compose.get("name").and_then(Value::as_str).map(str::to_owned).unwrap_or_else(|| {
-        compose_file.parent().and_then(Path::file_name).map(|name| name.to_string_lossy().to_lowercase()).unwrap_or_default()
-    });
+    let project = compose
+        .get("name")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            compose_file
+                .parent()
+                .and_then(Path::file_name)
+                .map(|name| name.to_string_lossy().to_lowercase())
+                .unwrap_or_default()
+        });
     keys.iter()
         .map(|key| {
             compose
@@ -123,9 +165,16 @@ fn networks(compose: &Map<String, Value>, service: &Map<String, Value>, compose_
 }
 
 /// The exporter's `spec` and `metadata.name`, or `None` when the file has no such service.
-pub fn spec(compose: &Map<String, Value>, compose_file: &Path, notices: &mut Notices) -> Option<Map<String, Value>> {
+pub fn spec(
+    compose: &Map<String, Value>,
+    compose_file: &Path,
+    notices: &mut Notices,
+) -> Option<Map<String, Value>> {
     let Some((service_name, service)) = find_service(compose) else {
-        notices.dropped(&compose_file.display().to_string(), "no service runs a dcgm-exporter image");
+        notices.dropped(
+            &compose_file.display().to_string(),
+            "no service runs a dcgm-exporter image",
+        );
         return None;
     };
     let place = |key: &str| format!("services.{service_name}.{key}");
@@ -133,20 +182,36 @@ pub fn spec(compose: &Map<String, Value>, compose_file: &Path, notices: &mut Not
     let mut spec = Map::new();
     match service.get("container_name").and_then(Value::as_str) {
         Some(name) => drop(spec.insert("containerName".to_owned(), json!(name))),
-        None => notices.changed(&place("container_name (absent: compose names it <project>-<service>-1)"), "containerName: ds01-dcgm-exporter", "the controller owns one container by a fixed name"),
+        None => notices.changed(
+            &place("container_name (absent: compose names it <project>-<service>-1)"),
+            "containerName: ds01-dcgm-exporter",
+            "the controller owns one container by a fixed name",
+        ),
     }
     if let Some(image) = service.get("image").and_then(Value::as_str) {
         spec.insert("image".to_owned(), json!(image));
     }
-    let ports: Vec<(String, u16, u16)> = service.get("ports").and_then(Value::as_array).into_iter().flatten().filter_map(port).collect();
+    let ports: Vec<(String, u16, u16)> = service
+        .get("ports")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(port)
+        .collect();
     if let Some((ip, host, container)) = ports.first() {
         spec.insert("port".to_owned(), json!(host));
-        spec.insert("bindAddress".to_owned(), json!(if ip.is_empty() { "0.0.0.0" } else { ip }));
+        spec.insert(
+            "bindAddress".to_owned(),
+            json!(if ip.is_empty() { "0.0.0.0" } else { ip }),
+        );
         if host != container {
             notices.changed(&place(&format!("ports: {ip}:{host}:{container}")), &format!("port: {host}"), "the controller publishes the port on the same port inside the container; set the exporter's listen address (args) to match");
         }
         if ports.len() > 1 {
-            notices.dropped(&place("ports (all but the first)"), "the exporter publishes one port");
+            notices.dropped(
+                &place("ports (all but the first)"),
+                "the exporter publishes one port",
+            );
         }
     }
     if let Some(environment) = service.get("environment") {
@@ -159,35 +224,70 @@ pub fn spec(compose: &Map<String, Value>, compose_file: &Path, notices: &mut Not
         spec.insert("capAdd".to_owned(), Value::Array(caps.clone()));
     }
     let limits = whole.pointer("/deploy/resources/limits");
-    if let Some(size) = limits.and_then(|limits| limits.get("memory")).or_else(|| service.get("mem_limit")) {
+    if let Some(size) = limits
+        .and_then(|limits| limits.get("memory"))
+        .or_else(|| service.get("mem_limit"))
+    {
         match memory(size) {
             Some(size) => drop(spec.insert("memoryLimit".to_owned(), json!(size))),
             None => notices.dropped(&place(&format!("memory: {size}")), "not a size"),
         }
     }
-    if let Some(cpus) = limits.and_then(|limits| limits.get("cpus")).or_else(|| service.get("cpus")) {
-        match cpus.as_f64().or_else(|| cpus.as_str().and_then(|text| text.parse().ok())) {
+    if let Some(cpus) = limits
+        .and_then(|limits| limits.get("cpus"))
+        .or_else(|| service.get("cpus"))
+    {
+        match cpus
+            .as_f64()
+            .or_else(|| cpus.as_str().and_then(|text| text.parse().ok()))
+        {
             Some(cores) => drop(spec.insert("cpuLimit".to_owned(), json!(cores))),
             None => notices.dropped(&place(&format!("cpus: {cpus}")), "not a number of cores"),
         }
     }
-    for device in whole.pointer("/deploy/resources/reservations/devices").and_then(Value::as_array).into_iter().flatten() {
+    for device in whole
+        .pointer("/deploy/resources/reservations/devices")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         if let Some(ids) = device.get("device_ids").and_then(Value::as_array) {
             spec.insert("gpus".to_owned(), Value::Array(ids.clone()));
-        } else if let Some(count) = device.get("count").filter(|count| count.as_str() != Some("all")) {
-            notices.changed(&place(&format!("deploy.resources.reservations.devices count: {count}")), "gpus: all", "a GPU count cannot be expressed; name GPU UUIDs in gpus to limit it");
+        } else if let Some(count) = device
+            .get("count")
+            .filter(|count| count.as_str() != Some("all"))
+        {
+            notices.changed(
+                &place(&format!(
+                    "deploy.resources.reservations.devices count: {count}"
+                )),
+                "gpus: all",
+                "a GPU count cannot be expressed; name GPU UUIDs in gpus to limit it",
+            );
         }
     }
     let compose_dir = compose_file.parent().unwrap_or_else(|| Path::new("/"));
     let mut volumes = Vec::new();
-    for volume in service.get("volumes").and_then(Value::as_array).into_iter().flatten() {
+    for volume in service
+        .get("volumes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         match volume.as_str() {
             Some(text) if text.starts_with(['/', '.']) => {
                 let (host, rest) = text.split_once(':').unwrap_or((text, ""));
-                let host = if host.starts_with('.') { compose_dir.join(host).display().to_string() } else { host.to_owned() };
+                let host = if host.starts_with('.') {
+                    compose_dir.join(host).display().to_string()
+                } else {
+                    host.to_owned()
+                };
                 volumes.push(json!(format!("{host}:{rest}")));
             }
-            _ => notices.dropped(&place(&format!("volumes: {volume}")), "only bind mounts of host paths can be carried over"),
+            _ => notices.dropped(
+                &place(&format!("volumes: {volume}")),
+                "only bind mounts of host paths can be carried over",
+            ),
         }
     }
     if !volumes.is_empty() {
@@ -216,10 +316,33 @@ pub fn spec(compose: &Map<String, Value>, compose_file: &Path, notices: &mut Not
         notices.changed(&place(&format!("restart: {restart}")), "restart: {backoffInitial, maxRestarts, …}", "the controller is the one restarter (Docker's policy is `no`), with backoff and crash-loop detection");
     }
     if service.get("healthcheck").is_some() {
-        notices.changed(&place("healthcheck (pgrep -f dcgm-exporter)"), "health: HTTP GET /metrics naming every GPU", "a running process is not a working exporter");
+        notices.changed(
+            &place("healthcheck (pgrep -f dcgm-exporter)"),
+            "health: HTTP GET /metrics naming every GPU",
+            "a running process is not a working exporter",
+        );
     }
     for key in service.keys() {
-        if !["container_name", "image", "ports", "environment", "labels", "cap_add", "deploy", "mem_limit", "cpus", "volumes", "entrypoint", "command", "networks", "logging", "restart", "healthcheck"].contains(&key.as_str()) {
+        if ![
+            "container_name",
+            "image",
+            "ports",
+            "environment",
+            "labels",
+            "cap_add",
+            "deploy",
+            "mem_limit",
+            "cpus",
+            "volumes",
+            "entrypoint",
+            "command",
+            "networks",
+            "logging",
+            "restart",
+            "healthcheck",
+        ]
+        .contains(&key.as_str())
+        {
             notices.dropped(&place(key), "no equivalent in a DcgmExporter");
         }
     }
@@ -228,7 +351,9 @@ pub fn spec(compose: &Map<String, Value>, compose_file: &Path, notices: &mut Not
 
 fn argv(value: &Value) -> Value {
     match value {
-        Value::String(text) => Value::Array(text.split_whitespace().map(|word| json!(word)).collect()),
+        Value::String(text) => {
+            Value::Array(text.split_whitespace().map(|word| json!(word)).collect())
+        }
         other => other.clone(),
     }
 }

@@ -138,7 +138,10 @@ pub fn convert(entries: &[Value], notices: &mut Notices) -> Vec<Value> {
         ) {
             Ok(expires) => expires,
             Err(why) => {
-                notices.dropped(&path, &format!("expires_on {why}; the incumbent skipped it too"));
+                notices.dropped(
+                    &path,
+                    &format!("expires_on {why}; the incumbent skipped it too"),
+                );
                 continue;
             }
         };

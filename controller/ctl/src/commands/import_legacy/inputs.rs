@@ -72,7 +72,9 @@ fn as_object(value: Value, path: &Path) -> Result<Map<String, Value>, String> {
 
 /// `given`, else `default` when it exists, else nothing.
 fn companion(given: Option<&PathBuf>, default: PathBuf) -> Option<PathBuf> {
-    given.cloned().or_else(|| default.is_file().then_some(default))
+    given
+        .cloned()
+        .or_else(|| default.is_file().then_some(default))
 }
 
 fn absolute(path: &Path) -> PathBuf {

@@ -64,8 +64,13 @@ pub fn report(replacing: &Map<String, Value>, layering: &Map<String, Value>) {
         printer::hint("--layer-overrides: no user's limits change");
         return;
     }
-    printer::hint("--layer-overrides: these users' limits change (old → new, for the container types listed):");
+    printer::hint(
+        "--layer-overrides: these users' limits change (old → new, for the container types listed):",
+    );
     for ((user, field, old, new), types) in &changes {
-        printer::hint(&format!("  {user}: {field} {old} → {new} [{}]", types.join(", ")));
+        printer::hint(&format!(
+            "  {user}: {field} {old} → {new} [{}]",
+            types.join(", ")
+        ));
     }
 }

@@ -16,17 +16,27 @@ pub struct Options {
     pub inline_members: bool,
 }
 
-const NOT_READ: &str = "the incumbent's stops read sigterm_grace_s only from container_types and the global policies";
+const NOT_READ: &str =
+    "the incumbent's stops read sigterm_grace_s only from container_types and the global policies";
 
 /// Our `idle` thresholds plus the remaining `policies` keys reported.
-fn policies_block(policies: &Map<String, Value>, path: &str, notices: &mut Notices) -> Map<String, Value> {
+fn policies_block(
+    policies: &Map<String, Value>,
+    path: &str,
+    notices: &mut Notices,
+) -> Map<String, Value> {
     let idle = blocks::thresholds(policies, path, notices);
     for (key, value) in policies {
         match key.as_str() {
             "gpu_idle_threshold" | "cpu_idle_threshold" | "network_idle_threshold" => {}
             "idle_detection_window" => idle_window_notice(notices),
-            "sigterm_grace_s" => notices.dropped(&format!("{path}.{}", blocks::shown(key, value)), NOT_READ),
-            _ => notices.dropped(&format!("{path}.{}", blocks::shown(key, value)), "no equivalent in a limits block"),
+            "sigterm_grace_s" => {
+                notices.dropped(&format!("{path}.{}", blocks::shown(key, value)), NOT_READ)
+            }
+            _ => notices.dropped(
+                &format!("{path}.{}", blocks::shown(key, value)),
+                "no equivalent in a limits block",
+            ),
         }
     }
     idle
@@ -41,7 +51,12 @@ fn idle_window_notice(notices: &mut Notices) {
 }
 
 /// A group, user or defaults block: its durations (less stop grace) and thresholds.
-fn limits_block(block: &Value, path: &str, skip: &[&str], notices: &mut Notices) -> Map<String, Value> {
+fn limits_block(
+    block: &Value,
+    path: &str,
+    skip: &[&str],
+    notices: &mut Notices,
+) -> Map<String, Value> {
     let split = blocks::split(block, path, skip, notices);
     let mut out = Map::new();
     for (field, (original, value)) in &split.durations {
@@ -61,10 +76,17 @@ fn limits_block(block: &Value, path: &str, skip: &[&str], notices: &mut Notices)
 }
 
 fn defaults(legacy: &Legacy, notices: &mut Notices, spec: &mut Map<String, Value>) {
-    let block = legacy.limits.get("defaults").cloned().unwrap_or(Value::Null);
+    let block = legacy
+        .limits
+        .get("defaults")
+        .cloned()
+        .unwrap_or(Value::Null);
     let mut out = limits_block(&block, "defaults", &["policies"], notices);
     if block.get("policies").is_some() {
-        notices.dropped("defaults.policies", "the incumbent reads policies only at the top level, in groups and in user overrides");
+        notices.dropped(
+            "defaults.policies",
+            "the incumbent reads policies only at the top level, in groups and in user overrides",
+        );
     }
     // Absent here and in a group, the incumbent never removes: hold forever.
     for field in ["gpuHoldAfterStop", "removeAfterStop"] {
@@ -82,9 +104,13 @@ fn defaults(legacy: &Legacy, notices: &mut Notices, spec: &mut Map<String, Value
     let mut high_demand = Map::new();
     for (key, value) in policies {
         let place = format!("policies.{}", blocks::shown(key, value));
-        let minutes = |field: &str, out: &mut Map<String, Value>, notices: &mut Notices| match blocks::duration(value, &key[key.len() - 1..]) {
-            Some(duration) if !duration.is_null() => drop(out.insert(field.to_owned(), duration)),
-            _ => notices.dropped(&place, "not a number of the key's unit"),
+        let minutes = |field: &str, out: &mut Map<String, Value>, notices: &mut Notices| {
+            match blocks::duration(value, &key[key.len() - 1..]) {
+                Some(duration) if !duration.is_null() => {
+                    drop(out.insert(field.to_owned(), duration))
+                }
+                _ => notices.dropped(&place, "not a number of the key's unit"),
+            }
         };
         match key.as_str() {
             "gpu_idle_threshold" | "cpu_idle_threshold" | "network_idle_threshold" => {}
@@ -92,16 +118,21 @@ fn defaults(legacy: &Legacy, notices: &mut Notices, spec: &mut Map<String, Value
             "sigterm_grace_s" => minutes("stopGracePeriod", &mut out, notices),
             "created_container_timeout_m" => minutes("createdTimeout", &mut out, notices),
             "idle_detection_window" => idle_window_notice(notices),
-            "high_demand_threshold" => match value.as_f64().filter(|share| (0.0..=1.0).contains(share)) {
-                Some(share) => {
-                    #[expect(clippy::cast_possible_truncation, reason = "0 to 100")]
-                    let percent = (share * 100.0).round() as i64;
-                    high_demand.insert("threshold".to_owned(), json!(percent));
-                    notices.changed(&place, &format!("highDemand.threshold: {percent}"), "the incumbent counted running containers labelled ds01.gpu.allocated (only its own tools set it) over the lines of nvidia-smi -L; here it is the share of GPUs any container holds");
+            "high_demand_threshold" => {
+                match value.as_f64().filter(|share| (0.0..=1.0).contains(share)) {
+                    Some(share) => {
+                        #[expect(clippy::cast_possible_truncation, reason = "0 to 100")]
+                        let percent = (share * 100.0).round() as i64;
+                        high_demand.insert("threshold".to_owned(), json!(percent));
+                        notices.changed(&place, &format!("highDemand.threshold: {percent}"), "the incumbent counted running containers labelled ds01.gpu.allocated (only its own tools set it) over the lines of nvidia-smi -L; here it is the share of GPUs any container holds");
+                    }
+                    None => notices.dropped(&place, "not a share from 0 to 1"),
                 }
-                None => notices.dropped(&place, "not a share from 0 to 1"),
-            },
-            "high_demand_idle_reduction" => match value.as_f64().filter(|factor| *factor > 0.0 && *factor <= 1.0) {
+            }
+            "high_demand_idle_reduction" => match value
+                .as_f64()
+                .filter(|factor| *factor > 0.0 && *factor <= 1.0)
+            {
                 Some(_) => drop(high_demand.insert("idleTimeoutFactor".to_owned(), value.clone())),
                 None => notices.dropped(&place, "not a factor above 0 and at most 1"),
             },
@@ -110,7 +141,9 @@ fn defaults(legacy: &Legacy, notices: &mut Notices, spec: &mut Map<String, Value
                     notices.changed(&place, "keepAlive.maxAge: 1d", "the incumbent ignored this key and always honoured keep-alive files for 24 h");
                 }
             }
-            "gpu_hold_after_manual_stop_m" => notices.dropped(&place, "the incumbent never read it"),
+            "gpu_hold_after_manual_stop_m" => {
+                notices.dropped(&place, "the incumbent never read it")
+            }
             _ => notices.dropped(&place, "no equivalent in a lifecycle policy"),
         }
     }
@@ -124,11 +157,27 @@ fn defaults(legacy: &Legacy, notices: &mut Notices, spec: &mut Map<String, Value
 fn groups(legacy: &Legacy, options: Options, notices: &mut Notices, spec: &mut Map<String, Value>) {
     let mut listed: IndexSet<String> = IndexSet::new();
     let mut out = Map::new();
-    for (name, group) in legacy.limits.get("groups").and_then(Value::as_object).into_iter().flatten() {
+    for (name, group) in legacy
+        .limits
+        .get("groups")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
         let path = format!("groups.{name}");
         let mut block = limits_block(group, &path, &["members"], notices);
-        let inline = group.get("members").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str);
-        let from_file = legacy.member_files.get(name).filter(|_| options.inline_members).into_iter().flat_map(|file| file.members.iter().map(String::as_str));
+        let inline = group
+            .get("members")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str);
+        let from_file = legacy
+            .member_files
+            .get(name)
+            .filter(|_| options.inline_members)
+            .into_iter()
+            .flat_map(|file| file.members.iter().map(String::as_str));
         let mut members = Vec::new();
         for member in inline.chain(from_file) {
             if listed.insert(member.to_owned()) {
@@ -140,8 +189,15 @@ fn groups(legacy: &Legacy, options: Options, notices: &mut Notices, spec: &mut M
         if !members.is_empty() {
             block.insert("members".to_owned(), Value::Array(members));
         }
-        if let Some(file) = legacy.member_files.get(name).filter(|_| !options.inline_members) {
-            block.insert("membersFile".to_owned(), json!(file.path.display().to_string()));
+        if let Some(file) = legacy
+            .member_files
+            .get(name)
+            .filter(|_| !options.inline_members)
+        {
+            block.insert(
+                "membersFile".to_owned(),
+                json!(file.path.display().to_string()),
+            );
         }
         out.insert(name.clone(), Value::Object(block));
     }
@@ -161,15 +217,34 @@ fn incumbent_group<'a>(legacy: &'a Legacy, user: &str) -> Option<&'a Value> {
     let sanitized = ds01_spec::names::sanitize_user_name(user);
     let groups = legacy.limits.get("groups").and_then(Value::as_object)?;
     let listed = |name: &str, group: &Value| {
-        let inline = group.get("members").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str);
-        let file = legacy.member_files.get(name).into_iter().flat_map(|file| file.members.iter().map(String::as_str));
-        inline.chain(file).any(|member| member == user || member == sanitized)
+        let inline = group
+            .get("members")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str);
+        let file = legacy
+            .member_files
+            .get(name)
+            .into_iter()
+            .flat_map(|file| file.members.iter().map(String::as_str));
+        inline
+            .chain(file)
+            .any(|member| member == user || member == sanitized)
     };
     groups
         .iter()
         .find(|(name, group)| listed(name, group))
         .map(|(_, group)| group)
-        .or_else(|| groups.get(legacy.limits.get("default_group").and_then(Value::as_str).unwrap_or("student")))
+        .or_else(|| {
+            groups.get(
+                legacy
+                    .limits
+                    .get("default_group")
+                    .and_then(Value::as_str)
+                    .unwrap_or("student"),
+            )
+        })
 }
 
 fn users(legacy: &Legacy, options: Options, notices: &mut Notices, spec: &mut Map<String, Value>) {
@@ -203,13 +278,20 @@ pub fn spec(legacy: &Legacy, options: Options, notices: &mut Notices) -> Map<Str
     spec.insert("scope".to_owned(), json!("gpu"));
     spec.insert(
         "userOverrides".to_owned(),
-        json!(if options.layer_overrides { "layer" } else { "replaceGroup" }),
+        json!(if options.layer_overrides {
+            "layer"
+        } else {
+            "replaceGroup"
+        }),
     );
     spec.insert("containerTypePrecedence".to_owned(), json!("aboveUsers"));
     spec.insert("nameMatching".to_owned(), json!("sanitized"));
     defaults(legacy, notices, &mut spec);
     groups(legacy, options, notices, &mut spec);
-    spec.insert("containerTypes".to_owned(), Value::Object(types::container_types(legacy, notices)));
+    spec.insert(
+        "containerTypes".to_owned(),
+        Value::Object(types::container_types(legacy, notices)),
+    );
     users(legacy, options, notices, &mut spec);
     let exemptions = exemptions::convert(&legacy.exemptions, notices);
     if !exemptions.is_empty() {

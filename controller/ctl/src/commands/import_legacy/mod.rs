@@ -71,7 +71,11 @@ pub fn import_legacy(args: &ImportLegacyArgs) -> anyhow::Result<ExitStatus> {
         inline_members: args.inline_members,
     };
     let policy = lifecycle::spec(&legacy, options, &mut notices);
-    let mut documents = vec![document("ContainerLifecyclePolicy", &args.name, policy.clone())];
+    let mut documents = vec![document(
+        "ContainerLifecyclePolicy",
+        &args.name,
+        policy.clone(),
+    )];
     if let Some(spec) = orphans::spec(&legacy.limits, &mut notices) {
         documents.push(document("GpuOrphanPolicy", "imported-gpu-orphans", spec));
     }

@@ -21,7 +21,8 @@ impl Notices {
 
     /// `old` is not carried over: `why`.
     pub fn dropped(&mut self, old: &str, why: &str) {
-        self.lines.insert(format!("not carried over: {old} ({why})"));
+        self.lines
+            .insert(format!("not carried over: {old} ({why})"));
     }
 
     /// Anything else worth knowing.

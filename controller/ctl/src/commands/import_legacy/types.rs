@@ -40,13 +40,20 @@ fn limit(
     let place = |original: &str| format!("container_types.{name}.{original}");
     if NATIVE.contains(&name) {
         if let Some((original, _)) = configured {
-            notices.dropped(&place(original), "the incumbent gives the lab tools' containers the user's own limit");
+            notices.dropped(
+                &place(original),
+                "the incumbent gives the lab tools' containers the user's own limit",
+            );
         }
         return None;
     }
     if name == "devcontainer" && field == "idleTimeout" {
         if let Some((original, _)) = configured.filter(|(_, value)| !value.is_null()) {
-            notices.changed(&place(original), "idleTimeout: null", "the incumbent's idle check skips devcontainers whatever this says");
+            notices.changed(
+                &place(original),
+                "idleTimeout: null",
+                "the incumbent's idle check skips devcontainers whatever this says",
+            );
         }
         return Some(Value::Null);
     }
@@ -54,7 +61,11 @@ fn limit(
         return Some(match configured {
             None => json!(listed_fallback),
             Some((original, Value::Null)) => {
-                notices.changed(&place(original), &format!("{field}: null (no limit)"), &format!("the incumbent's check read null here as {listed_fallback}"));
+                notices.changed(
+                    &place(original),
+                    &format!("{field}: null (no limit)"),
+                    &format!("the incumbent's check read null here as {listed_fallback}"),
+                );
                 Value::Null
             }
             Some((_, value)) => value.clone(),
@@ -71,7 +82,12 @@ fn limit(
 
 /// The `containerTypes` map.
 pub fn container_types(legacy: &Legacy, notices: &mut Notices) -> Map<String, Value> {
-    let configured = legacy.limits.get("container_types").and_then(Value::as_object).cloned().unwrap_or_default();
+    let configured = legacy
+        .limits
+        .get("container_types")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     let names: IndexSet<&str> = configured
         .keys()
         .map(String::as_str)
@@ -81,9 +97,17 @@ pub fn container_types(legacy: &Legacy, notices: &mut Notices) -> Map<String, Va
     let mut out = Map::new();
     for name in names {
         let path = format!("container_types.{name}");
-        let split = blocks::split(configured.get(name).unwrap_or(&Value::Null), &path, &[], notices);
+        let split = blocks::split(
+            configured.get(name).unwrap_or(&Value::Null),
+            &path,
+            &[],
+            notices,
+        );
         if let Some(policies) = &split.policies {
-            notices.dropped(&format!("{path}.policies ({} keys)", policies.len()), "the incumbent reads no policies per container type");
+            notices.dropped(
+                &format!("{path}.policies ({} keys)", policies.len()),
+                "the incumbent reads no policies per container type",
+            );
         }
         let mut block = Map::new();
         for field in ["idleTimeout", "maxRuntime"] {
@@ -92,11 +116,16 @@ pub fn container_types(legacy: &Legacy, notices: &mut Notices) -> Map<String, Va
             }
         }
         match split.durations.get("stopGracePeriod") {
-            Some((_, value)) if !value.is_null() => drop(block.insert("stopGracePeriod".to_owned(), value.clone())),
+            Some((_, value)) if !value.is_null() => {
+                drop(block.insert("stopGracePeriod".to_owned(), value.clone()))
+            }
             _ => {}
         }
         if let Some((original, _)) = split.durations.get("gpuHoldAfterStop") {
-            notices.dropped(&format!("{path}.{original}"), "the incumbent takes the GPU hold from the user's limits");
+            notices.dropped(
+                &format!("{path}.{original}"),
+                "the incumbent takes the GPU hold from the user's limits",
+            );
         }
         if let Some((original, _)) = split.durations.get("removeAfterStop") {
             notices.dropped(&format!("{path}.{original}"), "the incumbent used a type's container hold only for containers of unknown owners; here those get containerTypes.unknown, then defaults");
