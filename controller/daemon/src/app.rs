@@ -174,6 +174,7 @@ pub async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
         board: board.clone(),
         notify: Arc::new(move |kind, name| notified.trigger(kind, name)),
         lifecycle: controllers.lifecycle_views.clone(),
+        lifecycle_preview: controllers.lifecycle_preview.clone(),
         inventory: inventory.clone(),
         recorder: recorder.clone(),
         started: jiff::Timestamp::now(),
@@ -247,7 +248,14 @@ pub async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
     systemd::stopping();
     recorder.emit(EventType::ControllerStopping, None, json!({}));
     shutdown.cancel();
-    let drained = async { while tasks.join_next().await.is_some() {} };
+    // Stops and deliveries under way finish (within the drain deadline): a stop's event and
+    // its owner's notice are not cut off.
+    let background = controllers.lifecycle_tasks.clone();
+    background.close();
+    let drained = async {
+        while tasks.join_next().await.is_some() {}
+        background.wait().await;
+    };
     tokio::select! {
         () = drained => {}
         () = tokio::time::sleep(DRAIN_DEADLINE) => tracing::warn!("drain deadline passed; exiting"),

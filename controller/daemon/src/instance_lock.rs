@@ -3,7 +3,7 @@
 
 use std::{
     fs::File,
-    io::{Read, Seek, Write},
+    io::Read,
     path::{Path, PathBuf},
 };
 
@@ -67,14 +67,19 @@ pub fn acquire(locks: &[(String, PathBuf)]) -> Result<InstanceLock, LockError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(io)?;
         }
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(io)?;
-        let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        // The lock is held through a read-only descriptor: a writable one open for the life of
+        // the process would keep the state directory's filesystem from being remounted
+        // read-only (which the controller must survive, not prevent).
+        if !path.exists() {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(path)
+                .map_err(io)?;
+        }
+        let file = std::fs::File::open(path).map_err(io)?;
+        let lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(lock) => lock,
             Err((mut file, nix::errno::Errno::EWOULDBLOCK)) => {
                 let mut holder = String::new();
@@ -92,9 +97,8 @@ pub fn acquire(locks: &[(String, PathBuf)]) -> Result<InstanceLock, LockError> {
             }
             Err((_, errno)) => return Err(io(std::io::Error::from(errno))),
         };
-        lock.set_len(0).map_err(io)?;
-        lock.rewind().map_err(io)?;
-        writeln!(lock, "pid {}", std::process::id()).map_err(io)?;
+        // Only the holder writes its pid, through a short-lived descriptor.
+        std::fs::write(path, format!("pid {}\n", std::process::id())).map_err(io)?;
         held.push(lock);
     }
     Ok(InstanceLock { _held: held })

@@ -80,6 +80,8 @@ event_types! {
     RuntimeStop => "lifecycle.runtime_stop",
     /// An exempt user's container was left alone.
     Exempt => "lifecycle.exempt",
+    /// An exempt owner was told, once per idle episode or run, that the lifted limit was reached.
+    ExemptNotice => "lifecycle.exempt_notice",
     /// A stopped or never-started container was removed.
     Removed => "lifecycle.removed",
     /// An admin stopped a container with `ds01ctl stop`.

@@ -28,7 +28,7 @@ pub use kinds::{
         ContainerLifecyclePolicySpec, ExemptFrom, Exemption, HighDemandSpec, KeepAliveSpec,
         NotifySpec, Scope,
     },
-    limits::{GroupSpec, IdleThresholds, LimitsBlock, OnIdle, WarnAt},
+    limits::{GroupSpec, IdleThresholds, LimitsBlock, OnIdle, WarnAt, WarnBefore},
     orphan::{GpuOrphanPolicySpec, HostProcessAction, PolicyMode, ResetSpec, TerminateSpec},
     resolution::{ContainerTypePrecedence, NameMatching, UserOverrides},
 };

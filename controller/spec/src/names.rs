@@ -54,8 +54,12 @@ pub fn parse_members(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Each group's `membersFile` content, by group name. A file that cannot be read is left out
-/// and named in the second value (its group then has only its inline `members`).
+/// The largest members file read (as the controller reads them).
+pub const MAX_MEMBERS_FILE_BYTES: u64 = 1 << 20;
+
+/// Each group's `membersFile` content, by group name: regular files of at most
+/// [`MAX_MEMBERS_FILE_BYTES`]. A file that cannot be read is left out and named in the second
+/// value (its group then has only its inline `members`).
 #[must_use]
 pub fn read_members_files(
     spec: &ContainerLifecyclePolicySpec,
@@ -66,9 +70,23 @@ pub fn read_members_files(
         let Some(file) = &block.members_file else {
             continue;
         };
-        match std::fs::read_to_string(file) {
-            Ok(text) => {
-                members.insert(group.clone(), parse_members(&text));
+        let checked = std::fs::metadata(file).and_then(|metadata| {
+            if !metadata.is_file() {
+                Err(std::io::Error::other("not a regular file"))
+            } else if metadata.len() > MAX_MEMBERS_FILE_BYTES {
+                Err(std::io::Error::other(format!(
+                    "larger than {MAX_MEMBERS_FILE_BYTES} bytes"
+                )))
+            } else {
+                std::fs::read(file)
+            }
+        });
+        match checked {
+            Ok(bytes) => {
+                members.insert(
+                    group.clone(),
+                    parse_members(&String::from_utf8_lossy(&bytes)),
+                );
             }
             Err(error) => unreadable.push(format!("{file}: {error}")),
         }

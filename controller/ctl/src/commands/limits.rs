@@ -10,26 +10,12 @@ use ds01_spec::{
     parse_sources, read_sources,
 };
 
-use super::{get_json, text};
+use super::{cell, decode, get_bytes, text, with_query};
 use crate::{
     cli::{LimitsArgs, OutputFormat},
     exit::ExitStatus,
     printer,
 };
-
-/// Percent-encodes a query value (everything but unreserved characters).
-fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|byte| {
-            if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-                char::from(byte).to_string()
-            } else {
-                format!("%{byte:02X}")
-            }
-        })
-        .collect()
-}
 
 fn offline(args: &LimitsArgs) -> Result<LimitsView, ExitStatus> {
     let sources = read_sources(&args.paths).map_err(|error| {
@@ -72,34 +58,28 @@ fn offline(args: &LimitsArgs) -> Result<LimitsView, ExitStatus> {
 }
 
 async fn online(args: &LimitsArgs, socket: &std::path::Path) -> Result<LimitsView, ExitStatus> {
-    let mut path = format!(
-        "/v1/limits?user={}&type={}",
-        encode(&args.user),
-        encode(&args.container_type)
-    );
+    let mut parameters = vec![
+        ("user", args.user.clone()),
+        ("type", args.container_type.clone()),
+    ];
     if let Some(at) = args.at {
-        path.push_str(&format!("&at={}", encode(&at.to_string())));
+        parameters.push(("at", at.to_string()));
     }
     if let Some(policy) = &args.policy {
-        path.push_str(&format!("&policy={}", encode(policy)));
+        parameters.push(("policy", policy.clone()));
     }
-    let body = get_json(socket, &path).await?;
-    serde_json::from_value(body).map_err(|error| {
-        printer::error(&format!(
-            "the controller's answer is not a limits view: {error}"
-        ));
-        ExitStatus::Failure
-    })
+    let bytes = get_bytes(socket, &with_query("/v1/limits", &parameters)).await?;
+    decode(&bytes)
 }
 
 fn table(view: &LimitsView) -> String {
     let mut lines = vec![
-        format!("User:            {}", view.user),
+        format!("User:            {}", cell(&view.user)),
         format!(
             "Group:           {}",
-            view.group.as_deref().unwrap_or("none")
+            cell(view.group.as_deref().unwrap_or("none"))
         ),
-        format!("Container type:  {}", view.container_type),
+        format!("Container type:  {}", cell(&view.container_type)),
         format!("{:<17} {:<14} SOURCE", "LIMIT", "VALUE"),
     ];
     for (name, limit) in &view.limits {
@@ -112,7 +92,11 @@ fn table(view: &LimitsView) -> String {
                 .join(", "),
             other => text(other),
         };
-        lines.push(format!("{name:<17} {value:<14} {}", limit.source));
+        lines.push(format!(
+            "{:<17} {value:<14} {}",
+            cell(name),
+            cell(&limit.source)
+        ));
     }
     lines.join("\n")
 }

@@ -1,9 +1,11 @@
 //! `GET /v1/limits?user=U&type=T&at=RFC3339&policy=NAME`: the lifecycle limits that apply to a
 //! user's containers of one type under the applied policy, with each value's source. Read-only;
 //! anyone may ask. Built by `ds01_spec::limits_view`, the same code `ds01ctl limits -f` runs
-//! offline, so both give the same answer for the same specs.
+//! offline, so both give the same answer for the same specs. Members files are read the way the
+//! lifecycle controller reads them (regular files of at most 1 MiB, off the async workers, within
+//! 5 s); one that cannot be read leaves its group with its inline members.
 
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
 use axum::{
     Json,
@@ -15,11 +17,14 @@ use ds01_spec::{
     limits_view::{
         DEFAULT_CONTAINER_TYPE, LimitsView, PolicyChoiceError, choose_policy, limits_view,
     },
-    names::read_members_files,
 };
 use serde::Deserialize;
 
 use super::{ApiState, routes::Failure};
+use crate::controllers::lifecycle::members::read_members;
+
+/// The longest all members files of the policy may take to read.
+const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Query parameters.
 #[derive(Debug, Default, Deserialize)]
@@ -85,17 +90,26 @@ pub(super) async fn limits(
     let container_type = query
         .container_type
         .unwrap_or_else(|| DEFAULT_CONTAINER_TYPE.to_owned());
-    let view = tokio::task::spawn_blocking(move || {
-        let (members, _unreadable) = read_members_files(&spec);
-        limits_view(&spec, &user, &container_type, at, &members)
-    })
-    .await
-    .map_err(|error| {
-        Failure::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            error.to_string(),
-        )
-    })?;
-    Ok(Json(view))
+    let files: Vec<(String, String)> = spec
+        .groups
+        .iter()
+        .filter_map(|(group, block)| Some((group.clone(), block.members_file.clone()?)))
+        .collect();
+    let reading = tokio::task::spawn_blocking(move || {
+        files
+            .into_iter()
+            .filter_map(|(group, path)| Some((group, read_members(&path).ok()?)))
+            .collect::<HashMap<String, Vec<String>>>()
+    });
+    let members = match tokio::time::timeout(READ_TIMEOUT, reading).await {
+        Ok(Ok(members)) => members,
+        _ => HashMap::new(),
+    };
+    Ok(Json(limits_view(
+        &spec,
+        &user,
+        &container_type,
+        at,
+        &members,
+    )))
 }

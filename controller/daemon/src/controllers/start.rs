@@ -7,13 +7,16 @@ use anyhow::Context;
 use ds01_host::docker::DockerClient;
 use ds01_runtime::{Backoff, Config, Controller, Handle};
 use ds01_spec::Kind;
-use tokio_util::sync::CancellationToken;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{
     dcgm::executor::{DcgmContext, DcgmReconciler},
     lifecycle::{
         executor::{LifecycleContext, LifecycleReconciler},
+        observe::LatestSamples,
+        preview::PreviewSources,
         signals::Sampler,
+        view::LifecycleViews,
     },
     orphans::executor::{OrphanContext, OrphanReconciler},
     status::StatusBoard,
@@ -33,7 +36,11 @@ pub struct Controllers {
     /// ContainerLifecyclePolicy resources.
     pub lifecycle: Handle<String>,
     /// Lifecycle facts per container, for the API.
-    pub lifecycle_views: super::lifecycle::executor::LifecycleViews,
+    pub lifecycle_views: LifecycleViews,
+    /// What `apply --dry-run` previews of lifecycle policies read.
+    pub lifecycle_preview: PreviewSources,
+    /// Background stops and deliveries, drained at shutdown.
+    pub lifecycle_tasks: TaskTracker,
 }
 
 impl Controllers {
@@ -157,14 +164,22 @@ pub fn start(
         recorder: shared.recorder.clone(),
         board: shared.board.clone(),
         state: state.section(super::lifecycle::executor::SECTION),
-        docker: tokio::sync::Mutex::new(docker()?),
+        engine: super::engine::Docker::new(docker()?),
         sampler: std::sync::Mutex::new(Sampler::default()),
+        samples: LatestSamples::default(),
+        members: super::lifecycle::members::MembersFiles::default(),
         proc_root: "/proc".into(),
         dry_run: shared.flags.dry_run,
-        views: super::lifecycle::executor::LifecycleViews::default(),
-        stopping: super::lifecycle::act::Stopping::default(),
+        views: LifecycleViews::default(),
+        stopping: super::lifecycle::stop::Stopping::default(),
+        tasks: TaskTracker::new(),
     };
     let lifecycle_views = lifecycle.views.clone();
+    let lifecycle_preview = PreviewSources {
+        samples: lifecycle.samples.clone(),
+        memory: lifecycle.state.clone(),
+    };
+    let lifecycle_tasks = lifecycle.tasks.clone();
     // A pass may stop several containers, each with its stopGracePeriod.
     let lifecycle = Controller::new(
         "container-lifecycle",
@@ -182,6 +197,8 @@ pub fn start(
         orphans: orphans.handle(),
         lifecycle: lifecycle.handle(),
         lifecycle_views,
+        lifecycle_preview,
+        lifecycle_tasks,
     };
     tasks.spawn(dcgm.run(shutdown.clone()));
     tasks.spawn(orphans.run(shutdown.clone()));

@@ -66,10 +66,10 @@ impl Metrics {
                 (kind, &stored.resource.spec)
             {
                 let ready = status.is_some_and(|status| {
-                    status
-                        .conditions
-                        .iter()
-                        .any(|condition| condition.kind == "Ready" && condition.status == "True")
+                    status.conditions.iter().any(|condition| {
+                        condition.kind == "Ready"
+                            && condition.status == ds01_spec::api::ConditionStatus::True
+                    })
                 });
                 self.dcgm_up
                     .get_or_create(&ContainerLabel {

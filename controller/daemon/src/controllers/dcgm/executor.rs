@@ -238,7 +238,11 @@ async fn act(
                     .stop(id, spec.stop_timeout.std())
                     .await
                     .map_err(docker_failed)?;
-                match client.remove(id).await {
+                let stopped_first = ds01_host::docker::RemoveOptions {
+                    force: false,
+                    volumes: true,
+                };
+                match client.remove(id, stopped_first).await {
                     Err(error) if !error.is_not_found() => return Err(docker_failed(error)),
                     _ => {}
                 }

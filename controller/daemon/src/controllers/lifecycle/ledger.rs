@@ -16,8 +16,8 @@ use super::{
 ///
 /// # Errors
 /// When the state file cannot be written: the stop must then not be issued.
-pub fn begin(
-    context: &LifecycleContext,
+pub fn begin<E>(
+    context: &LifecycleContext<E>,
     key: &str,
     event: ds01_spec::EventType,
     user: &str,
@@ -33,7 +33,7 @@ pub fn begin(
 }
 
 /// Forgets a stop whose event was written.
-pub fn end(context: &LifecycleContext, key: &str) {
+pub fn end<E>(context: &LifecycleContext<E>, key: &str) {
     let Some(mut memory) = context.state.get(key) else {
         return;
     };
@@ -49,7 +49,7 @@ const TAIL_BYTES: u64 = 1 << 20;
 
 /// Whether the killed controller wrote the event after all (it was killed between writing it
 /// and forgetting it): the same event, container and issue time in the log's last MiB.
-fn already_written(context: &LifecycleContext, stop: &UnrecordedStop) -> bool {
+fn already_written<E>(context: &LifecycleContext<E>, stop: &UnrecordedStop) -> bool {
     use std::io::{Read, Seek, SeekFrom};
     let Some(path) = context.recorder.log_path() else {
         return false;
@@ -76,7 +76,7 @@ fn already_written(context: &LifecycleContext, stop: &UnrecordedStop) -> bool {
         .any(|line| needles.iter().all(|needle| line.contains(needle.as_str())))
 }
 
-fn write(context: &LifecycleContext, stop: UnrecordedStop, outcome: &str) {
+fn write<E>(context: &LifecycleContext<E>, stop: UnrecordedStop, outcome: &str) {
     if already_written(context, &stop) {
         return;
     }
@@ -89,7 +89,7 @@ fn write(context: &LifecycleContext, stop: UnrecordedStop, outcome: &str) {
 /// Settles a stop a previous controller left unrecorded, before this pass plans the container:
 /// a container no longer live was stopped, so the event is written now; a live one was not,
 /// and the plan decides its stop again.
-pub fn settle(context: &LifecycleContext, memory: &mut Memory, live: bool) {
+pub fn settle<E>(context: &LifecycleContext<E>, memory: &mut Memory, live: bool) {
     if let Some(stop) = memory.unrecorded_stop.take()
         && !live
     {
@@ -99,7 +99,7 @@ pub fn settle(context: &LifecycleContext, memory: &mut Memory, live: bool) {
 
 /// Forgets what this policy remembered of containers that no longer exist, writing the event
 /// of a stop left unrecorded (the container went, so the stop happened).
-pub fn forget_gone(context: &LifecycleContext, policy: &str, present: &HashSet<&str>) {
+pub fn forget_gone<E>(context: &LifecycleContext<E>, policy: &str, present: &HashSet<&str>) {
     let prefix = format!("{policy}/");
     let gone: Vec<String> = context
         .state
