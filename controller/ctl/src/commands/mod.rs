@@ -7,6 +7,7 @@ mod diff;
 mod events;
 mod get;
 mod import_legacy;
+mod limits;
 mod schema;
 mod status;
 mod validate;
@@ -36,6 +37,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Describe(args) => block_on(describe::describe(&args, &cli.socket, cli.output)),
         Command::Man => Ok(completion::man()),
         Command::ImportLegacy(args) => import_legacy::import_legacy(&args),
+        Command::Limits(args) => block_on(limits::limits(&args, &cli.socket, cli.output)),
         Command::Wait(args) => block_on(wait::wait(&args, &cli.socket)),
     }
 }
