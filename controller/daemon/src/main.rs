@@ -3,6 +3,7 @@
 mod api;
 mod app;
 mod config;
+mod connections;
 mod controllers;
 mod health;
 mod inventory;

@@ -2,12 +2,7 @@
 //! timeout (a stalled client cannot hold a connection), a response timeout, a cap on the
 //! connections one user may hold open, and a shutdown that lets in-flight requests finish.
 
-use std::{
-    collections::HashMap,
-    convert::Infallible,
-    sync::{Arc, Mutex, PoisonError},
-    time::Duration,
-};
+use std::{convert::Infallible, time::Duration};
 
 use axum::{
     Router,
@@ -15,22 +10,15 @@ use axum::{
     http::{Request, StatusCode},
     response::{IntoResponse, Response},
 };
-use hyper::{body::Incoming, server::conn::http1, service::service_fn};
-use hyper_util::{
-    rt::{TokioIo, TokioTimer},
-    server::graceful::GracefulShutdown,
-};
-use tokio::{
-    io::AsyncWriteExt,
-    net::{UnixListener, UnixStream},
-};
+use hyper::{body::Incoming, service::service_fn};
+use hyper_util::{rt::TokioIo, server::graceful::GracefulShutdown};
+use tokio::net::{UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use super::{Peer, routes::Failure};
+use crate::connections::{self, Slots};
 
-/// A client must send a request's headers within this time, or the connection is closed.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// A request (body included) must be answered within this time; streamed bodies
 /// (`events --follow`) are not limited once their headers are out.
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -38,42 +26,6 @@ pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 pub const MAX_CONNECTIONS_PER_USER: usize = 128;
 /// How long shutdown waits for open connections before dropping them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-
-/// Open connections per uid (`None`: credentials unreadable).
-type OpenConnections = Arc<Mutex<HashMap<Option<u32>, usize>>>;
-
-/// One open connection counted against its user; released on drop.
-struct Slot {
-    open: OpenConnections,
-    uid: Option<u32>,
-}
-
-impl Slot {
-    fn take(open: &OpenConnections, uid: Option<u32>) -> Option<Slot> {
-        let mut counts = open.lock().unwrap_or_else(PoisonError::into_inner);
-        let count = counts.entry(uid).or_default();
-        if *count >= MAX_CONNECTIONS_PER_USER {
-            return None;
-        }
-        *count += 1;
-        Some(Slot {
-            open: open.clone(),
-            uid,
-        })
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut counts = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(count) = counts.get_mut(&self.uid) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                counts.remove(&self.uid);
-            }
-        }
-    }
-}
 
 fn peer_of(stream: &UnixStream) -> Peer {
     let credentials = stream.peer_cred().ok();
@@ -85,23 +37,10 @@ fn peer_of(stream: &UnixStream) -> Peer {
 }
 
 /// Answers a connection over its user's cap with a JSON 503 and closes it.
-async fn refuse(mut stream: UnixStream) {
-    let body = serde_json::json!({"error": {
-        "code": "too_many_connections",
-        "message": format!(
-            "this user already holds {MAX_CONNECTIONS_PER_USER} connections to the controller"
-        ),
-    }})
-    .to_string();
-    let response = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = tokio::time::timeout(Duration::from_secs(1), async {
-        let _ = stream.write_all(response.as_bytes()).await;
-        let _ = stream.shutdown().await;
-    })
-    .await;
+async fn refuse(stream: UnixStream) {
+    let message =
+        format!("this user already holds {MAX_CONNECTIONS_PER_USER} connections to the controller");
+    connections::refuse(stream, "too_many_connections", &message).await;
 }
 
 /// The router's answer, or a JSON 503 when it takes longer than [`RESPONSE_TIMEOUT`].
@@ -125,7 +64,8 @@ async fn respond(router: Router, peer: Peer, mut request: Request<Incoming>) -> 
 /// Serves `router` on `listener` until `shutdown`.
 pub async fn accept_loop(listener: UnixListener, router: Router, shutdown: CancellationToken) {
     let graceful = GracefulShutdown::new();
-    let open = OpenConnections::default();
+    // Per uid (`None`: credentials unreadable).
+    let slots = Slots::<Option<u32>>::new(MAX_CONNECTIONS_PER_USER);
     loop {
         let stream = tokio::select! {
             () = shutdown.cancelled() => break,
@@ -140,7 +80,7 @@ pub async fn accept_loop(listener: UnixListener, router: Router, shutdown: Cance
             },
         };
         let peer = peer_of(&stream);
-        let Some(slot) = Slot::take(&open, peer.uid) else {
+        let Some(slot) = slots.take(peer.uid) else {
             tracing::warn!(uid = ?peer.uid, pid = ?peer.pid, "control API connection refused: too many open");
             tokio::spawn(refuse(stream));
             continue;
@@ -150,10 +90,8 @@ pub async fn accept_loop(listener: UnixListener, router: Router, shutdown: Cance
             let router = router.clone();
             async move { Ok::<_, Infallible>(respond(router, peer, request).await) }
         });
-        let connection = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
-            .serve_connection(TokioIo::new(stream), service);
+        let connection =
+            connections::http1_builder().serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             let _slot = slot;

@@ -4,8 +4,9 @@ use std::sync::{Arc, PoisonError};
 
 use ds01_spec::{Kind, SpecBody};
 
-use super::families::{
-    ContainerLabel, ContainerLabels, ControllerLabel, KindLabel, Metrics, ResourceLabels,
+use super::{
+    families::Metrics,
+    labels::{ContainerLabel, ContainerLabels, ControllerLabel, KindLabel, ResourceLabels},
 };
 use crate::{
     controllers::status::StatusBoard,
@@ -65,6 +66,7 @@ impl Metrics {
             if let (Kind::DcgmExporter, SpecBody::DcgmExporter(spec)) =
                 (kind, &stored.resource.spec)
             {
+                self.zero_exporter(&spec.container_name);
                 let ready = status.is_some_and(|status| {
                     status
                         .conditions
@@ -94,6 +96,7 @@ impl Metrics {
             self.docker_event_lag.set(lag.max(0) as f64 / 1000.0);
         }
         self.containers.clear();
+        self.zero_containers();
         for record in inventory.containers.values() {
             self.containers
                 .get_or_create(&ContainerLabels {
