@@ -7,6 +7,7 @@ mod connections;
 mod controllers;
 mod health;
 mod inventory;
+mod man_page;
 mod metrics;
 mod once;
 mod recorder;
@@ -31,6 +32,19 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    if flags.man {
+        return match man_page::render() {
+            Ok(page) => {
+                // A closed pipe (`| head`) is not worth reporting.
+                let _ = std::io::Write::write_all(&mut std::io::stdout(), page.as_bytes());
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("error: cannot render the manual page: {error}");
+                ExitCode::from(2)
+            }
+        };
+    }
     if let Err(message) = flags.check() {
         eprintln!("error: {message}");
         return ExitCode::from(EX_USAGE);

@@ -7,6 +7,7 @@ mod diff;
 mod events;
 mod get;
 mod import_legacy;
+mod man_page;
 mod schema;
 mod status;
 mod validate;
@@ -34,7 +35,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Get(args) => block_on(get::get(&args, &cli.socket, cli.output)),
         Command::Diff(args) => block_on(diff::diff(&args, &cli.socket)),
         Command::Describe(args) => block_on(describe::describe(&args, &cli.socket, cli.output)),
-        Command::Man => Ok(completion::man()),
+        Command::Man => Ok(man_page::man()),
         Command::ImportLegacy(args) => import_legacy::import_legacy(&args),
         Command::Wait(args) => block_on(wait::wait(&args, &cli.socket)),
     }
