@@ -238,3 +238,45 @@ fn systemd_analyze_security_rates_the_unit_at_most_3_5() {
     assert!(score <= 3.5, "exposure {score} above 3.5:\n{said}");
     eprintln!("systemd-analyze security: {score}");
 }
+
+#[test]
+fn logrotate_keeps_the_event_log_attributes_in_a_group_writable_directory() {
+    if Command::new("logrotate").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: logrotate is not installed; the rotation config was not run");
+        return;
+    }
+    // As the incumbent's tools may have left it: a group-writable directory and log.
+    let directory = tempfile::tempdir().expect("tempdir");
+    let log_directory = directory.path().join("log");
+    std::fs::create_dir(&log_directory).expect("mkdir");
+    std::fs::set_permissions(&log_directory, std::fs::Permissions::from_mode(0o2775))
+        .expect("chmod");
+    let log = log_directory.join("events.jsonl");
+    std::fs::write(&log, "{}\n").expect("write");
+    std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o664)).expect("chmod");
+    let config = std::fs::read_to_string(repository().join("deploy/logrotate/ds01-controller"))
+        .expect("logrotate config")
+        .replace("/var/log/ds01", &log_directory.display().to_string())
+        .replace("systemctl reload ds01-controller.service", "true");
+    let config_path = directory.path().join("ds01-controller");
+    std::fs::write(&config_path, config).expect("write config");
+    let output = Command::new("logrotate")
+        .arg("--force")
+        .arg("--state")
+        .arg(directory.path().join("state"))
+        .arg(&config_path)
+        .output()
+        .expect("logrotate");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(log_directory.join("events.jsonl.1").exists(), "not rotated");
+    let before = owner_and_mode(&log_directory.join("events.jsonl.1"));
+    assert_eq!(
+        owner_and_mode(&log),
+        before,
+        "the new log lost the old one's attributes"
+    );
+}

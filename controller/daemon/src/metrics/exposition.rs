@@ -167,10 +167,7 @@ pub fn prometheus_text(open_metrics: &str) -> String {
 }
 
 fn is_created_sample(line: &str, is_counter: &impl Fn(&str) -> bool) -> bool {
-    let name = line
-        .split(|character: char| character == '{' || character == ' ')
-        .next()
-        .unwrap_or_default();
+    let name = line.split(['{', ' ']).next().unwrap_or_default();
     name.strip_suffix("_created").is_some_and(is_counter)
 }
 

@@ -7,7 +7,6 @@ use prometheus_client::{
     metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
     registry::Registry,
 };
-use serde_json::Value;
 
 use super::labels::{
     ActionLabels, BuildLabels, ContainerLabel, ContainerLabels, ControllerLabel, EventLabel,
@@ -303,80 +302,6 @@ impl Metrics {
         };
         let _ = self.dcgm_restarts.get_or_create(&label);
         let _ = self.dcgm_crashloops.get_or_create(&label);
-    }
-
-    /// Counts one recorded event into the action families.
-    pub fn on_event(&self, event_type: &str, details: &Value) {
-        self.events
-            .get_or_create(&EventLabel {
-                event_type: event_type.to_owned(),
-            })
-            .inc();
-        if details.get("dry_run") == Some(&Value::Bool(true)) {
-            return;
-        }
-        let text = |key: &str| details.get(key).and_then(Value::as_str).unwrap_or("");
-        let container = || ContainerLabel {
-            container: text("container").to_owned(),
-        };
-        match event_type {
-            "gpu.orphan_detected" => {
-                self.orphans_detected.inc();
-            }
-            "gpu.orphan_terminated" | "gpu.orphan_killed" => {
-                self.orphans_killed.inc();
-            }
-            "gpu.orphan_unkillable" => {
-                self.orphans_unkillable.inc();
-            }
-            "gpu.reset" | "gpu.reset_failed" | "gpu.reset_skipped" => {
-                let result = match event_type {
-                    "gpu.reset" => "ok",
-                    "gpu.reset_failed" => "failed",
-                    _ => "skipped",
-                };
-                self.resets
-                    .get_or_create(&ResultLabel {
-                        result: result.to_owned(),
-                    })
-                    .inc();
-            }
-            "dcgm.created" | "dcgm.restarted" => {
-                self.dcgm_restarts.get_or_create(&container()).inc();
-            }
-            "dcgm.crashloop" => {
-                self.dcgm_crashloops.get_or_create(&container()).inc();
-            }
-            _ => {}
-        }
-        if let Some(action) = event_type.strip_prefix("lifecycle.") {
-            let reason = match text("reason") {
-                "" => action.split('_').next().unwrap_or(action),
-                reason => reason,
-            };
-            self.lifecycle_actions
-                .get_or_create(&ActionLabels {
-                    action: action.to_owned(),
-                    reason: reason.to_owned(),
-                })
-                .inc();
-        }
-        // A stop's event is written once its grace period is over: measure to `issued_at`.
-        if matches!(event_type, "lifecycle.idle_stop" | "lifecycle.runtime_stop") {
-            let time = |key: &str| {
-                details
-                    .get(key)
-                    .and_then(Value::as_str)
-                    .and_then(|text| text.parse::<jiff::Timestamp>().ok())
-            };
-            if let (Some(deadline), Some(issued)) = (time("deadline"), time("issued_at")) {
-                self.event_to_action
-                    .get_or_create(&ControllerLabel {
-                        controller: "container-lifecycle".to_owned(),
-                    })
-                    .observe(issued.duration_since(deadline).as_secs_f64().max(0.0));
-            }
-        }
     }
 
     /// The OpenMetrics text of every family.
