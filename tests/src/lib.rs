@@ -6,6 +6,8 @@ pub mod binaries;
 pub mod daemon;
 pub mod deploy;
 pub mod engine;
+pub mod host_process;
+pub mod orphan_policy;
 pub mod private_engine;
 pub mod scope;
 pub mod testbox;

@@ -115,11 +115,22 @@ async fn an_idle_gpu_container_is_warned_twice_then_stopped_and_removed_at_its_t
     assert_eq!(stop["details"]["source"], format!("users.{user}"));
     let alert_file =
         std::fs::read_to_string(alerts.path().join("ds01-alerts")).expect("alert file written");
-    assert_eq!(alert_file.lines().count(), 2, "{alert_file}");
+    let lines: Vec<&str> = alert_file.lines().collect();
+    assert_eq!(
+        lines.len(),
+        3,
+        "two warnings and the notice of the stop: {alert_file}"
+    );
     assert!(
-        alert_file.contains("stopped and removed")
-            && alert_file.contains(&format!("users.{user}"))
-            && alert_file.contains("keep-alive"),
+        lines[..2]
+            .iter()
+            .all(|line| line.contains("will be stopped and removed")
+                && line.contains(&format!("users.{user}"))
+                && line.contains("keep-alive")),
+        "{alert_file}"
+    );
+    assert!(
+        lines[2].contains("was stopped and removed") && lines[2].contains("idle"),
         "{alert_file}"
     );
     let started = Instant::now();

@@ -324,3 +324,93 @@ async fn json_logs_are_one_object_a_line_with_indexable_fields() {
     assert_eq!(discovered["level"], "INFO");
     assert!(discovered["timestamp"].is_string());
 }
+
+#[test]
+fn a_second_controller_on_the_same_state_dir_or_socket_exits_64_naming_the_first() {
+    let first = Daemon::start(DaemonOptions::default());
+    first.wait_for_socket(Duration::from_secs(30));
+    let pid = first.child.id();
+    let other = tempfile::tempdir().expect("tempdir");
+    let attempts = [
+        // Same state directory, its own socket.
+        vec![
+            "--state-dir".to_owned(),
+            first.root().join("state").display().to_string(),
+            "--socket".to_owned(),
+            other.path().join("other.sock").display().to_string(),
+        ],
+        // Same socket, its own state directory.
+        vec![
+            "--state-dir".to_owned(),
+            other.path().join("state").display().to_string(),
+            "--socket".to_owned(),
+            first.socket().display().to_string(),
+        ],
+    ];
+    for arguments in attempts {
+        let output = Command::new(binary("ds01-controller"))
+            .args(&arguments)
+            .args(["--gpu-backend", "none", "--metrics-addr", "127.0.0.1:0"])
+            .arg("--event-log")
+            .arg(other.path().join("events.jsonl"))
+            .output()
+            .expect("run a second controller");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(64), "{arguments:?}: {stderr}");
+        assert!(stderr.contains(&format!("pid {pid}")), "{stderr}");
+        assert!(
+            !other.path().join("events.jsonl").exists(),
+            "the refused controller wrote events"
+        );
+    }
+    // The first one is undisturbed.
+    let (code, _, stderr) = first.ctl(&["status"]);
+    assert_eq!(code, 0, "{stderr}");
+}
+
+#[test]
+fn an_unreadable_state_file_is_kept_aside_reported_and_never_replaced() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let state = directory.path().join("state");
+    std::fs::create_dir_all(&state).expect("mkdir");
+    std::fs::write(
+        state.join("controller-state.json"),
+        b"{\"gpuOrphanPolicy\": {\"lab\": ",
+    )
+    .expect("write a broken state file");
+    let daemon = Daemon::start_in(directory, DaemonOptions::default());
+    daemon.wait_for_socket(Duration::from_secs(30));
+    let event = daemon.wait_for_event(
+        Duration::from_secs(10),
+        "controller.state_unreadable",
+        |event| event["event_type"] == "controller.state_unreadable",
+    );
+    let kept_as = event["details"]["kept_as"]
+        .as_str()
+        .expect("kept_as")
+        .to_owned();
+    assert_eq!(
+        std::fs::read(&kept_as).expect("the unreadable file is kept"),
+        b"{\"gpuOrphanPolicy\": {\"lab\": "
+    );
+    let (code, stdout, stderr) = daemon.ctl(&["status", "-o", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let status: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let condition = status["controller"]["conditions"]
+        .as_array()
+        .and_then(|conditions| {
+            conditions
+                .iter()
+                .find(|condition| condition["type"] == "StateFileReadable")
+        })
+        .cloned()
+        .expect("a StateFileReadable condition");
+    assert_eq!(condition["status"], "False");
+    assert_eq!(condition["reason"], "KeptAside");
+    assert!(
+        condition["message"]
+            .as_str()
+            .is_some_and(|message| message.contains(&kept_as)),
+        "{condition}"
+    );
+}

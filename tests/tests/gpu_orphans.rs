@@ -1,151 +1,17 @@
 //! The GpuOrphanPolicy controller with real processes, real signals, real cgroups, real Docker
 //! and the fake NVML library listing those processes on GPUs.
 
-use std::{
-    path::PathBuf,
-    process::{Child, Command},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
-use ds01_tests::{ContainerRequest, Daemon, DaemonOptions, TestScope};
+use ds01_tests::{
+    ContainerRequest, Daemon, DaemonOptions, TestScope,
+    host_process::{Proc, TestCgroup},
+    orphan_policy::{WAIT, apply, gpu, policy, started},
+};
 
 const GPU0: &str = "GPU-44444444-0000-4000-8000-000000000000";
 const GPU1: &str = "GPU-44444444-0000-4000-8000-000000000001";
 const GPU2: &str = "GPU-44444444-0000-4000-8000-000000000002";
-const WAIT: Duration = Duration::from_secs(20);
-
-/// A process the test owns; killed on drop.
-struct Proc(Child);
-
-impl Proc {
-    fn spawn(wrapper: &[&str], script: &str) -> Self {
-        let mut command = Command::new(wrapper.first().copied().unwrap_or("sh"));
-        if wrapper.is_empty() {
-            command.args(["-c", script]);
-        } else {
-            command.args(&wrapper[1..]).args(["sh", "-c", script]);
-        }
-        Proc(command.spawn().expect("spawn"))
-    }
-
-    fn pid(&self) -> u32 {
-        self.0.id()
-    }
-
-    fn alive(&mut self) -> bool {
-        matches!(self.0.try_wait(), Ok(None))
-    }
-
-    fn wait_dead(&mut self, deadline: Duration) -> bool {
-        let started = Instant::now();
-        while started.elapsed() < deadline {
-            if !self.alive() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        false
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A cgroup named like a container that does not exist; processes moved in look like that
-/// container's.
-struct FakeContainerCgroup {
-    directories: Vec<PathBuf>,
-    procs: PathBuf,
-}
-
-impl FakeContainerCgroup {
-    fn new(tag: &str) -> Self {
-        let id =
-            format!("{:0>64}", format!("{:x}{}", std::process::id(), tag.len())).replace('0', "d");
-        let id = format!("{}{}", &id[..48], "0123456789abcdef");
-        let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
-        let base = if v2 {
-            PathBuf::from(format!(
-                "/sys/fs/cgroup/ds01test-{tag}-{}",
-                std::process::id()
-            ))
-        } else {
-            PathBuf::from(format!(
-                "/sys/fs/cgroup/pids/ds01test-{tag}-{}",
-                std::process::id()
-            ))
-        };
-        let leaf = base.join(&id);
-        std::fs::create_dir_all(&leaf).expect("create the fake container's cgroup (needs root)");
-        FakeContainerCgroup {
-            directories: vec![leaf.clone(), base],
-            procs: leaf.join("cgroup.procs"),
-        }
-    }
-
-    fn adopt(&self, pid: u32) {
-        std::fs::write(&self.procs, pid.to_string())
-            .expect("move the process into the fake container's cgroup");
-    }
-}
-
-impl Drop for FakeContainerCgroup {
-    fn drop(&mut self) {
-        for directory in &self.directories {
-            let _ = std::fs::remove_dir(directory);
-        }
-    }
-}
-
-fn gpu(uuid: &str, mig: bool, pids: &[u32]) -> String {
-    let processes: Vec<String> = pids
-        .iter()
-        .map(|pid| format!("{{pid: {pid}, usedMemoryMiB: 100}}"))
-        .collect();
-    if mig {
-        format!(
-            "  - uuid: {uuid}\n    name: A100\n    migMode: true\n    migDevices:\n      - {{uuid: MIG-{uuid}, gpuInstanceId: 1, computeInstanceId: 0, memoryTotalMiB: 9856, processes: [{}]}}\n",
-            processes.join(", ")
-        )
-    } else {
-        format!(
-            "  - uuid: {uuid}\n    name: A100\n    processes: [{}]\n",
-            processes.join(", ")
-        )
-    }
-}
-
-fn policy(directory: &std::path::Path, body: &str) -> String {
-    let resets = directory.join("resets.log");
-    let path = directory.join("orphans.yaml");
-    let text = format!(
-        "apiVersion: ds01.io/v1alpha1\nkind: GpuOrphanPolicy\nmetadata: {{name: orphans}}\nspec:\n  gracePeriod: 1s\n  terminate: {{killAfter: 1s}}\n  reset:\n    command: [sh, -c, \"echo {{uuid}} {{index}} >> {}\"]\n    timeout: 10s\n{body}",
-        resets.display()
-    );
-    std::fs::write(&path, text).expect("policy");
-    path.display().to_string()
-}
-
-fn apply(daemon: &Daemon, path: &str) {
-    let (code, stdout, stderr) = daemon.ctl(&["apply", "-f", path]);
-    assert_eq!(code, 0, "{stdout}{stderr}");
-}
-
-fn started(nvml: String) -> Daemon {
-    let daemon = Daemon::start(DaemonOptions {
-        nvml_state: Some(nvml),
-        ..DaemonOptions::default()
-    });
-    daemon.wait_for_socket(WAIT);
-    daemon.wait_for_inventory(WAIT, "a GPU poll and a relist", |inventory| {
-        inventory["gpu_backend"]["lastPoll"].is_string() && inventory["docker"]["connected"] == true
-    });
-    daemon
-}
 
 #[test]
 fn host_processes_are_reported_allowed_or_killed_as_the_policy_says() {
@@ -209,7 +75,11 @@ fn host_processes_are_reported_allowed_or_killed_as_the_policy_says() {
 async fn orphans_of_a_vanished_container_are_killed_and_a_running_containers_are_not() {
     let scope = TestScope::new("orphans-kill").await;
     let directory = tempfile::tempdir().expect("tempdir");
-    let cgroup = FakeContainerCgroup::new("gone");
+    // A container whose processes were left behind in its cgroup when it was removed.
+    let vanished = scope
+        .container(ContainerRequest::sleeper("vanished").created_only())
+        .await;
+    let cgroup = TestCgroup::named_like(&vanished, "gone");
     let mut polite = Proc::spawn(&[], "exec sleep 300");
     let mut stubborn = Proc::spawn(&[], "trap '' TERM; while :; do sleep 1; done");
     cgroup.adopt(polite.pid());
@@ -230,6 +100,18 @@ async fn orphans_of_a_vanished_container_are_killed_and_a_running_containers_are
         "gpus:\n{}",
         gpu(GPU0, false, &[polite.pid(), stubborn.pid(), worker_pid])
     ));
+    scope
+        .docker
+        .remove_container(
+            &vanished,
+            None::<bollard::query_parameters::RemoveContainerOptions>,
+        )
+        .await
+        .expect("remove the vanished container");
+    daemon.wait_for_event(WAIT, "its removal", |event| {
+        event["event_type"] == "detection.container_removed"
+            && event["details"]["container_id"] == vanished[..12]
+    });
     apply(&daemon, &policy(directory.path(), ""));
     assert!(polite.wait_dead(WAIT), "the orphan was not terminated");
     assert!(
@@ -271,17 +153,19 @@ async fn orphans_of_a_vanished_container_are_killed_and_a_running_containers_are
 #[test]
 fn a_freed_gpu_is_reset_but_mig_and_held_gpus_are_skipped_with_the_reason() {
     let directory = tempfile::tempdir().expect("tempdir");
-    let cgroup = FakeContainerCgroup::new("reset");
-    let mut orphans: Vec<Proc> = (0..3).map(|_| Proc::spawn(&[], "exec sleep 300")).collect();
-    for orphan in &orphans {
-        cgroup.adopt(orphan.pid());
-    }
-    let pids: Vec<u32> = orphans.iter().map(Proc::pid).collect();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     let scope = runtime.block_on(TestScope::new("orphans-reset"));
+    let stopped =
+        runtime.block_on(scope.container(ContainerRequest::sleeper("stopped").created_only()));
+    let cgroup = TestCgroup::named_like(&stopped, "reset");
+    let mut orphans: Vec<Proc> = (0..3).map(|_| Proc::spawn(&[], "exec sleep 300")).collect();
+    for orphan in &orphans {
+        cgroup.adopt(orphan.pid());
+    }
+    let pids: Vec<u32> = orphans.iter().map(Proc::pid).collect();
     runtime.block_on(
         scope.container(ContainerRequest::sleeper("holder").label("ds01.gpu.uuid", GPU2)),
     );
@@ -394,10 +278,14 @@ fn a_new_process_under_a_remembered_pid_is_never_signalled() {
     );
 }
 
-#[test]
-fn dry_run_signals_nothing_and_runs_no_command() {
+#[tokio::test]
+async fn dry_run_signals_nothing_and_runs_no_command() {
+    let scope = TestScope::new("orphans-dry").await;
+    let stopped = scope
+        .container(ContainerRequest::sleeper("stopped").created_only())
+        .await;
     let directory = tempfile::tempdir().expect("tempdir");
-    let cgroup = FakeContainerCgroup::new("dry");
+    let cgroup = TestCgroup::named_like(&stopped, "dry");
     let mut orphan = Proc::spawn(&[], "exec sleep 300");
     cgroup.adopt(orphan.pid());
     let daemon = started(format!("gpus:\n{}", gpu(GPU0, false, &[orphan.pid()])));
@@ -423,7 +311,10 @@ async fn a_failing_reset_is_reported_with_its_exit_status_and_output_and_stopped
         .label("ds01.gpu.uuid", GPU1);
     scope.container(held).await;
     let directory = tempfile::tempdir().expect("tempdir");
-    let cgroup = FakeContainerCgroup::new("fail");
+    let stopped = scope
+        .container(ContainerRequest::sleeper("stopped").created_only())
+        .await;
+    let cgroup = TestCgroup::named_like(&stopped, "fail");
     let mut orphan = Proc::spawn(&[], "exec sleep 300");
     cgroup.adopt(orphan.pid());
     let daemon = started(format!(

@@ -2,6 +2,7 @@
 //! metrics and watchdog, tell systemd when ready, then wait for SIGTERM/SIGINT and drain (a
 //! second signal exits at once). SIGHUP reopens the event log and re-applies `--specs`.
 
+use ds01_spec::EventType;
 use std::{process::ExitCode, sync::Arc, time::Duration};
 
 use anyhow::Context;
@@ -18,6 +19,7 @@ use crate::{
     config::Flags,
     controllers::{self, start::Shared, status::StatusBoard, triggers::route_changes},
     health::Loops,
+    instance_lock,
     inventory::{
         SharedInventory, docker_watch::DockerWatch, file, gpu_watch::GpuWatch, observe::Observer,
         writer,
@@ -27,6 +29,7 @@ use crate::{
     recorder::Recorder,
     spec_store::SpecStore,
     startup::{apply_startup_specs, init_gpus, read_specs},
+    state_file::{KeptAside, StateFile},
     systemd,
 };
 
@@ -53,6 +56,24 @@ pub async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
             }
         },
     };
+    // One controller per state directory and socket, decided before anything is bound.
+    let mut locks = vec![(
+        format!("--state-dir {}", flags.state_dir.display()),
+        instance_lock::state_dir_lock(&flags.state_dir),
+    )];
+    if !flags.once {
+        locks.push((
+            format!("--socket {}", flags.socket.display()),
+            instance_lock::socket_lock(&flags.socket),
+        ));
+    }
+    let _instance = match instance_lock::acquire(&locks) {
+        Ok(held) => held,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return Ok(ExitCode::from(EX_USAGE));
+        }
+    };
     let client = match DockerClient::connect(flags.docker_host.as_deref()) {
         Ok(client) => client,
         Err(error) => {
@@ -69,6 +90,10 @@ pub async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
     };
     let metrics = Arc::new(Metrics::new());
     let recorder = Arc::new(Recorder::new(event_log, flags.dry_run).with_metrics(metrics.clone()));
+    let (state, kept_aside) = StateFile::open(&flags.state_dir)?;
+    let state = Arc::new(state);
+    let board = StatusBoard::default();
+    report_state_file(kept_aside.as_ref(), &recorder, &board);
     let inventory: SharedInventory = Arc::default();
     inventory
         .write()
@@ -112,10 +137,10 @@ pub async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
         apply_startup_specs(&mut store, sources, &recorder);
     }
     if flags.once {
-        return once(&flags, docker_watch, gpu_watch, store, &recorder).await;
+        return once(&flags, docker_watch, gpu_watch, store, &recorder, &state).await;
     }
     recorder.emit(
-        "controller.started",
+        EventType::ControllerStarted,
         None,
         json!({ "version": env!("CARGO_PKG_VERSION"), "dry_run": flags.dry_run, "docker_host": docker_watch.client.host() }),
     );
@@ -124,7 +149,6 @@ pub async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
     tasks.spawn(docker_watch.run(shutdown.clone()));
     tasks.spawn(gpu_watch.run(shutdown.clone()));
     let store = Arc::new(tokio::sync::Mutex::new(store));
-    let board = StatusBoard::default();
     let shared = Shared {
         flags: &flags,
         store: &store,
@@ -133,6 +157,7 @@ pub async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
         board: &board,
         loops: &loops,
         metrics: &metrics,
+        state: &state,
     };
     let controllers = controllers::start::start(&shared, &shutdown, &mut tasks)?;
     controllers.trigger_everything(&store).await;
@@ -149,6 +174,7 @@ pub async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
         board: board.clone(),
         notify: Arc::new(move |kind, name| notified.trigger(kind, name)),
         lifecycle: controllers.lifecycle_views.clone(),
+        lifecycle_preview: controllers.lifecycle_preview.clone(),
         inventory: inventory.clone(),
         recorder: recorder.clone(),
         started: jiff::Timestamp::now(),
@@ -220,9 +246,16 @@ pub async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
     }
     tracing::info!("stopping: draining");
     systemd::stopping();
-    recorder.emit("controller.stopping", None, json!({}));
+    recorder.emit(EventType::ControllerStopping, None, json!({}));
     shutdown.cancel();
-    let drained = async { while tasks.join_next().await.is_some() {} };
+    // Stops and deliveries under way finish (within the drain deadline): a stop's event and
+    // its owner's notice are not cut off.
+    let background = controllers.lifecycle_tasks.clone();
+    background.close();
+    let drained = async {
+        while tasks.join_next().await.is_some() {}
+        background.wait().await;
+    };
     tokio::select! {
         () = drained => {}
         () = tokio::time::sleep(DRAIN_DEADLINE) => tracing::warn!("drain deadline passed; exiting"),
@@ -255,12 +288,35 @@ async fn reload(
                 tracing::error!(%problem, "SIGHUP: --specs is invalid; the applied specs stay as they were");
             }
             recorder.emit(
-                "spec.rejected",
+                EventType::SpecRejected,
                 None,
                 json!({ "source": "--specs", "errors": problems }),
             );
         }
     }
+}
+
+/// An unreadable state file kept aside: an event, and a controller condition until restart.
+fn report_state_file(kept_aside: Option<&KeptAside>, recorder: &Recorder, board: &StatusBoard) {
+    let Some(kept) = kept_aside else {
+        board.set_controller_condition("StateFileReadable", "True", "AsExpected", String::new());
+        return;
+    };
+    recorder.emit(
+        EventType::StateUnreadable,
+        None,
+        json!({ "kept_as": kept.kept_as.display().to_string(), "error": kept.reason }),
+    );
+    board.set_controller_condition(
+        "StateFileReadable",
+        "False",
+        "KeptAside",
+        format!(
+            "the controller state file could not be read ({}); it was kept as {} and timers, backoff and orphan tracking started afresh",
+            kept.reason,
+            kept.kept_as.display()
+        ),
+    );
 }
 
 /// The one-line STATUS systemd shows.

@@ -6,6 +6,7 @@ mod config;
 mod connections;
 mod controllers;
 mod health;
+mod instance_lock;
 mod inventory;
 mod man_page;
 mod metrics;

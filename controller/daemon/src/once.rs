@@ -35,6 +35,7 @@ pub async fn once(
     gpu_watch: GpuWatch,
     store: SpecStore,
     recorder: &Arc<Recorder>,
+    state: &Arc<crate::state_file::StateFile>,
 ) -> anyhow::Result<ExitCode> {
     let inventory = docker_watch.observer.inventory.clone();
     if let Some(nvml) = gpu_watch.nvml.clone() {
@@ -66,7 +67,7 @@ pub async fn once(
             }
         }
     }
-    let board = reconcile_once(flags, store, &inventory, recorder).await?;
+    let board = reconcile_once(flags, store, &inventory, recorder, state).await?;
     writer::write_logged(&flags.inventory_path(), &inventory);
     let statuses: Vec<_> = board
         .all()
@@ -84,6 +85,7 @@ async fn reconcile_once(
     store: SpecStore,
     inventory: &SharedInventory,
     recorder: &Arc<Recorder>,
+    state: &Arc<crate::state_file::StateFile>,
 ) -> anyhow::Result<StatusBoard> {
     let counts: Vec<(&'static str, u64)> = [
         ("dcgm-exporter", ds01_spec::Kind::DcgmExporter),
@@ -114,6 +116,7 @@ async fn reconcile_once(
         board: &board,
         loops: &loops,
         metrics: &metrics,
+        state,
     };
     let shutdown = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();

@@ -9,6 +9,7 @@ use std::{
 };
 
 use ds01_host::event_log::{Event, EventLog};
+use ds01_spec::EventType;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
@@ -63,7 +64,7 @@ impl Recorder {
     }
 
     /// Emits one event.
-    pub fn emit(&self, event_type: &str, user: Option<&str>, mut details: Value) {
+    pub fn emit(&self, event_type: EventType, user: Option<&str>, mut details: Value) {
         if self.dry_run
             && let Value::Object(map) = &mut details
         {
@@ -72,7 +73,7 @@ impl Recorder {
         if let Some(metrics) = &self.metrics {
             metrics.on_event(event_type, &details);
         }
-        let event = Event::new(event_type, user, details);
+        let event = Event::new(event_type.as_str(), user, details);
         // Serialized once: for the log, and as the ring's compact copy.
         let line: Box<str> = event.to_line().into();
         if self.log.is_some() {
@@ -83,13 +84,13 @@ impl Recorder {
             pending.push_back(line.clone());
             drop(pending);
             if let Err(message) = self.flush() {
-                tracing::warn!(error = %message, event_type, "event not written to the log yet");
+                tracing::warn!(error = %message, event_type = event_type.as_str(), "event not written to the log yet");
             }
         }
         let field = |key: &str| event.details.get(key).and_then(Value::as_str);
         // One log line per event, with the fields log shippers index on.
         tracing::info!(
-            action = event_type,
+            action = event_type.as_str(),
             container = field("container"),
             user,
             gpu = field("gpu"),

@@ -1,6 +1,7 @@
 //! Start-up pieces shared by the daemon and `--once`: reading `--specs`, applying them into
 //! the spec store, and loading NVML.
 
+use ds01_spec::EventType;
 use std::sync::Arc;
 
 use ds01_host::gpu::NvmlGpus;
@@ -44,7 +45,7 @@ pub fn apply_startup_specs(
                         .and_then(|(kind, name)| store.get(kind.parse().ok()?, name))
                         .map(|spec| spec.generation);
                     let details = json!({ "resource": reference, "outcome": outcome, "generation": generation, "source": "--specs" });
-                    recorder.emit("spec.applied", None, details);
+                    recorder.emit(EventType::SpecApplied, None, details);
                 }
             }
         }

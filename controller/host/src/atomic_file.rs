@@ -3,6 +3,8 @@
 
 use std::{io::Write, path::Path};
 
+static SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Atomically replaces `path` with `content`, creating parent directories.
 ///
 /// # Errors
@@ -17,7 +19,12 @@ pub fn write_atomic(path: &Path, content: &[u8]) -> std::io::Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let temporary = directory.join(format!(".{file_name}.tmp-{}", std::process::id()));
+    // Unique per write: two writers of one file never share a temporary file.
+    let sequence = SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let temporary = directory.join(format!(
+        ".{file_name}.tmp-{}-{sequence}",
+        std::process::id()
+    ));
     let result = (|| {
         let mut file = std::fs::File::create(&temporary)?;
         file.write_all(content)?;

@@ -4,6 +4,7 @@
 
 pub mod atomic_file;
 pub mod cgroup;
+pub mod container_fs;
 pub mod docker;
 pub mod event_log;
 pub mod gpu;

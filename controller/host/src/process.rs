@@ -96,6 +96,69 @@ pub fn read_process(proc_root: &Path, pid: u32) -> std::io::Result<Option<Proces
     }))
 }
 
+/// A signal to a process known by its identity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdentitySignal {
+    /// SIGTERM.
+    Terminate,
+    /// SIGKILL.
+    Kill,
+}
+
+/// What became of a signal sent by identity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignalOutcome {
+    /// Delivered to that very process.
+    Sent,
+    /// No process has that pid any more: nothing was sent.
+    Gone,
+    /// The pid now belongs to another process (another start time) or a zombie: nothing was sent.
+    NotTheSame,
+}
+
+/// Sends `signal` to the process `identity` names, and only to it: the pid is pinned with a
+/// pidfd first, then its start time is checked, then the signal goes through the pidfd — so a
+/// pid reused at any moment can never receive it.
+///
+/// # Errors
+/// When the pidfd cannot be opened or the signal cannot be sent for another reason
+/// (permission, an old kernel without pidfds).
+pub fn signal_identity(
+    proc_root: &Path,
+    identity: ProcessIdentity,
+    signal: IdentitySignal,
+) -> std::io::Result<SignalOutcome> {
+    let Some(pid) = i32::try_from(identity.pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return Ok(SignalOutcome::Gone);
+    };
+    let pidfd = match rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::SRCH) => return Ok(SignalOutcome::Gone),
+        Err(error) => return Err(error.into()),
+    };
+    // The pidfd now refers to whatever process had the pid when it was opened; if that is
+    // still our identity, the signal below can only reach it.
+    match read_process(proc_root, identity.pid)? {
+        None => return Ok(SignalOutcome::Gone),
+        Some(process) if process.identity != identity || process.is_zombie() => {
+            return Ok(SignalOutcome::NotTheSame);
+        }
+        Some(_) => {}
+    }
+    let signal = match signal {
+        IdentitySignal::Terminate => rustix::process::Signal::TERM,
+        IdentitySignal::Kill => rustix::process::Signal::KILL,
+    };
+    match rustix::process::pidfd_send_signal(&pidfd, signal) {
+        Ok(()) => Ok(SignalOutcome::Sent),
+        Err(rustix::io::Errno::SRCH) => Ok(SignalOutcome::Gone),
+        Err(error) => Err(error.into()),
+    }
+}
+
 /// Received plus sent bytes on every interface but loopback, from `/proc/<pid>/net/dev`
 /// (the network namespace of `pid`). Cumulative: callers keep deltas.
 ///
@@ -138,6 +201,43 @@ mod tests {
     fn network_counters_add_receive_and_transmit_and_skip_loopback() {
         let text = "Inter-|   Receive                                                |  Transmit\n face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n    lo: 1000 10 0 0 0 0 0 0 1000 10 0 0 0 0 0 0\n  eth0: 2048 5 0 0 0 0 0 0 512 4 0 0 0 0 0 0\n";
         assert_eq!(parse_net_dev(text), 2560);
+    }
+
+    #[test]
+    fn a_signal_reaches_only_the_process_of_that_identity() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("spawn sleep");
+        let pid = child.id();
+        let identity = read_process(Path::new("/proc"), pid)
+            .expect("read")
+            .expect("exists")
+            .identity;
+        let older = ProcessIdentity {
+            pid,
+            start_time: identity.start_time - 1,
+        };
+        assert_eq!(
+            signal_identity(Path::new("/proc"), older, IdentitySignal::Kill).expect("signal"),
+            SignalOutcome::NotTheSame,
+            "a process with another start time under the same pid was signalled"
+        );
+        assert!(matches!(child.try_wait(), Ok(None)), "the child was killed");
+        assert_eq!(
+            signal_identity(Path::new("/proc"), identity, IdentitySignal::Terminate)
+                .expect("signal"),
+            SignalOutcome::Sent
+        );
+        let status = child.wait().expect("wait");
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(15)
+        );
+        assert_eq!(
+            signal_identity(Path::new("/proc"), identity, IdentitySignal::Kill).expect("signal"),
+            SignalOutcome::Gone
+        );
     }
 
     #[test]

@@ -21,6 +21,10 @@ const UNITS: [(&str, u64); 6] = [
     ("ms", 1),
 ];
 
+/// The longest duration a spec may hold: 100 years of 365.25 days. Deadlines computed from a
+/// valid spec therefore never overflow a timestamp.
+pub const MAX_MILLIS: u64 = 36_525 * 24 * 3_600_000;
+
 impl Duration {
     /// A duration of whole seconds.
     #[must_use]
@@ -113,8 +117,11 @@ impl FromStr for Duration {
             total_ms += part;
             rest = rest[unit_len..].trim_start();
         }
-        if !total_ms.is_finite() || total_ms > 1e15 {
-            return Err(invalid("too large"));
+        #[expect(clippy::cast_precision_loss, reason = "the cap is far below 2^52")]
+        if !total_ms.is_finite() || total_ms > MAX_MILLIS as f64 {
+            return Err(invalid(
+                "longer than 100 years (36525d), the longest a limit may be; write `null` for no limit",
+            ));
         }
         #[expect(
             clippy::cast_possible_truncation,
@@ -173,6 +180,7 @@ mod tests {
             ("500ms", 500),
             ("1w", 604_800_000),
             ("0s", 0),
+            ("36525d", 3_155_760_000_000),
         ];
         for (text, millis) in cases {
             let parsed: Duration = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
@@ -189,6 +197,8 @@ mod tests {
             ("-5m", "negative"),
             ("h", "expected a number followed by a unit"),
             ("1..5h", "not a number"),
+            ("1000000w", "longer than 100 years"),
+            ("36526d", "longer than 100 years"),
         ];
         for (text, why) in cases {
             let error = text.parse::<Duration>().expect_err(text);

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod diagnostic;
 pub mod duration;
+pub mod events;
 pub mod kinds;
 mod newtype;
 pub mod parse;
@@ -17,6 +18,7 @@ pub mod yaml;
 
 pub use diagnostic::{Diagnostic, Diagnostics, LoadError};
 pub use duration::Duration;
+pub use events::EventType;
 pub use kinds::{
     dcgm::{DcgmExporterSpec, HealthSpec, PullPolicy, RestartSpec},
     envelope::{API_VERSION, Kind, Metadata, Resource, SpecBody},
@@ -24,7 +26,7 @@ pub use kinds::{
         ContainerLifecyclePolicySpec, ExemptFrom, Exemption, HighDemandSpec, KeepAliveSpec,
         NotifySpec, Scope,
     },
-    limits::{GroupSpec, IdleThresholds, LimitsBlock, OnIdle, WarnAt},
+    limits::{GroupSpec, IdleThresholds, LimitsBlock, OnIdle, WarnAt, WarnBefore},
     orphan::{GpuOrphanPolicySpec, HostProcessAction, PolicyMode, ResetSpec, TerminateSpec},
 };
 pub use parse::{ParsedResource, Source, parse_source, parse_sources};

@@ -101,6 +101,14 @@ pub struct ResolvedLimits {
     pub warn_at_idle: Sourced<Vec<Percent>>,
     /// Runtime warning fractions.
     pub warn_at_runtime: Sourced<Vec<Percent>>,
+    /// Idle warning lead times.
+    pub warn_before_idle: Sourced<Vec<Duration>>,
+    /// Runtime warning lead times.
+    pub warn_before_runtime: Sourced<Vec<Duration>>,
+    /// The idle timeout an exemption lifted (what would apply without it).
+    pub lifted_idle_timeout: Option<Duration>,
+    /// The maximum runtime an exemption lifted.
+    pub lifted_max_runtime: Option<Duration>,
     /// Exemptions in force for this user.
     pub exemptions: Vec<Exemption>,
     /// Expired exemptions of this user (shown, not applied).
@@ -131,6 +139,10 @@ impl Default for ResolvedLimits {
             network_below: Sourced::builtin(ByteSize(1 << 20)),
             warn_at_idle: Sourced::builtin(percents(&[80.0, 95.0])),
             warn_at_runtime: Sourced::builtin(percents(&[75.0, 90.0])),
+            warn_before_idle: Sourced::builtin(Vec::new()),
+            warn_before_runtime: Sourced::builtin(Vec::new()),
+            lifted_idle_timeout: None,
+            lifted_max_runtime: None,
             exemptions: Vec::new(),
             expired_exemptions: Vec::new(),
         }
@@ -279,6 +291,18 @@ fn apply_layer(resolved: &mut ResolvedLimits, block: &LimitsBlock, source: &Limi
             source,
         );
     }
+    if let Some(warn_before) = &block.warn_before {
+        set(
+            &mut resolved.warn_before_idle,
+            warn_before.idle.as_ref(),
+            source,
+        );
+        set(
+            &mut resolved.warn_before_runtime,
+            warn_before.runtime.as_ref(),
+            source,
+        );
+    }
     if let Some(warn_at) = &block.warn_at {
         set(&mut resolved.warn_at_idle, warn_at.idle.as_ref(), source);
         set(
@@ -306,6 +330,17 @@ fn apply_exemptions(
         }
         let source = LimitSource::Exemption(exemption.reason.clone());
         for lifted in &exemption.exempt_from {
+            match lifted {
+                ExemptFrom::Idle => {
+                    resolved.lifted_idle_timeout =
+                        resolved.lifted_idle_timeout.or(resolved.idle_timeout.value);
+                }
+                ExemptFrom::Runtime => {
+                    resolved.lifted_max_runtime =
+                        resolved.lifted_max_runtime.or(resolved.max_runtime.value);
+                }
+                ExemptFrom::Cleanup => {}
+            }
             let targets: Vec<&mut Sourced<Option<Duration>>> = match lifted {
                 ExemptFrom::Idle => vec![&mut resolved.idle_timeout],
                 ExemptFrom::Runtime => vec![&mut resolved.max_runtime],

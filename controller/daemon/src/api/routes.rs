@@ -1,5 +1,6 @@
 //! The `/v1` routes: status, specs, apply, delete. Every error is an [`ErrorBody`].
 
+use ds01_spec::EventType;
 use std::sync::{Arc, PoisonError};
 
 use axum::{
@@ -35,7 +36,9 @@ pub struct ApiState {
     /// Tells the controllers a spec changed.
     pub notify: SpecChanged,
     /// Lifecycle facts per container.
-    pub lifecycle: crate::controllers::lifecycle::executor::LifecycleViews,
+    pub lifecycle: crate::controllers::lifecycle::view::LifecycleViews,
+    /// What lifecycle previews read.
+    pub lifecycle_preview: crate::controllers::lifecycle::preview::PreviewSources,
     /// What the controller observes.
     pub inventory: SharedInventory,
     /// Event sink.
@@ -170,21 +173,15 @@ async fn apply(
             crate::inventory::docker_watch::error_chain(&other),
         ),
     };
-    let mut preview = Vec::new();
+    let mut to_preview = Vec::new();
     let outcomes: Vec<(String, ApplyOutcome)> = if request.dry_run {
         let planned = store.plan(&sources).map_err(invalid)?;
-        let inventory = state
-            .inventory
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
         for (item, _) in &planned {
             if let ds01_spec::SpecBody::ContainerLifecyclePolicy(spec) = &item.resource.spec {
-                preview.extend(crate::controllers::lifecycle::preview::preview(
-                    &item.resource.reference(),
-                    spec,
-                    &inventory,
-                    &state.lifecycle,
+                to_preview.push((
+                    item.resource.reference(),
+                    item.resource.metadata.name.clone(),
+                    spec.clone(),
                 ));
             }
         }
@@ -217,7 +214,7 @@ async fn apply(
             }
             let user = peer.uid.map(ds01_host::users::user_name);
             state.recorder.emit(
-                "spec.applied",
+                EventType::SpecApplied,
                 user.as_deref(),
                 json!({ "resource": reference, "outcome": outcome, "generation": generation }),
             );
@@ -232,11 +229,56 @@ async fn apply(
             generation,
         });
     }
+    drop(store);
+    let mut preview = Vec::new();
+    let admin = state.admin.is_admin(&peer);
+    for (reference, name, spec) in to_preview {
+        preview.extend(preview_policy(&state, &reference, &name, &spec, admin).await);
+    }
     Ok(Json(ApplyResponse {
         results,
         dry_run: request.dry_run,
         preview,
     }))
+}
+
+/// What a lifecycle policy would do now. Only an admin's preview reads the members files the
+/// spec names; anyone else's reads no server file.
+async fn preview_policy(
+    state: &ApiState,
+    reference: &str,
+    name: &str,
+    spec: &ds01_spec::ContainerLifecyclePolicySpec,
+    admin: bool,
+) -> Vec<ds01_spec::api::PreviewAction> {
+    use crate::controllers::lifecycle::{members, preview};
+    let membership = if admin {
+        members::MembersFiles::default().read(spec).await
+    } else {
+        members::Membership {
+            problems: spec
+                .groups
+                .values()
+                .filter_map(|group| group.members_file.as_ref())
+                .map(|path| format!("membersFile {path} not read: previews by users who are not admins read no server files"))
+                .collect(),
+            ..members::Membership::default()
+        }
+    };
+    let inventory = state
+        .inventory
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    preview::preview(
+        reference,
+        name,
+        spec,
+        &inventory,
+        &state.lifecycle_preview,
+        &membership,
+        jiff::Timestamp::now(),
+    )
 }
 
 async fn delete_spec(
@@ -272,7 +314,7 @@ async fn delete_spec(
     }
     let user = peer.uid.map(ds01_host::users::user_name);
     state.recorder.emit(
-        "spec.deleted",
+        EventType::SpecDeleted,
         user.as_deref(),
         json!({ "resource": reference }),
     );
@@ -355,6 +397,7 @@ async fn status(State(state): State<Arc<ApiState>>) -> Json<Value> {
             "docker": inventory.docker,
             "gpu": inventory.gpu,
             "eventLogError": state.recorder.last_error(),
+            "conditions": state.board.controller_conditions(),
         },
         "resources": resources,
         "counts": {

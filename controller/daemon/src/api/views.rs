@@ -107,6 +107,7 @@ pub async fn gpus(
         for process in on_device {
             let class = match process.placement {
                 Placement::Container { .. } => "container",
+                Placement::Foreign { .. } => "foreign",
                 Placement::Host => "host",
                 Placement::Ghost => "ghost",
             };
@@ -158,7 +159,7 @@ pub async fn processes(
     let mut listed = Vec::new();
     for process in &inventory.gpu_processes {
         let container = match &process.placement {
-            Placement::Container { id } => inventory.containers.get(id),
+            Placement::Container { id, .. } => inventory.containers.get(id),
             _ => None,
         };
         let owner = container
@@ -174,6 +175,7 @@ pub async fn processes(
                 "container"
             }
             (Placement::Container { .. }, _) => "stopped-container",
+            (Placement::Foreign { .. }, _) => "unknown",
             (Placement::Host, _) if process.zombie => "zombie",
             (Placement::Host, _) => "host",
             (Placement::Ghost, _) => "ghost",
@@ -261,7 +263,7 @@ pub async fn container(
         view["gpuProcesses"] = json!(inventory
             .gpu_processes
             .iter()
-            .filter(|process| matches!(&process.placement, Placement::Container { id } if *id == info.id))
+            .filter(|process| matches!(&process.placement, Placement::Container { id, .. } if *id == info.id))
             .map(|process| json!({ "pid": process.identity.pid, "gpu": process.gpu_uuid, "name": process.name, "memoryMiB": process.used_memory_bytes.map(|bytes| bytes >> 20) }))
             .collect::<Vec<_>>());
         (view, info.short_id().to_owned(), record.user.clone())

@@ -1,6 +1,7 @@
 //! The per-resource controllers. Each is a pure planner plus an executor.
 
 pub mod dcgm;
+pub mod engine;
 pub mod lifecycle;
 pub mod orphans;
 pub mod start;

@@ -7,13 +7,16 @@ use anyhow::Context;
 use ds01_host::docker::DockerClient;
 use ds01_runtime::{Backoff, Config, Controller, Handle};
 use ds01_spec::Kind;
-use tokio_util::sync::CancellationToken;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{
     dcgm::executor::{DcgmContext, DcgmReconciler},
     lifecycle::{
         executor::{LifecycleContext, LifecycleReconciler},
+        observe::LatestSamples,
+        preview::PreviewSources,
         signals::Sampler,
+        view::LifecycleViews,
     },
     orphans::executor::{OrphanContext, OrphanReconciler},
     status::StatusBoard,
@@ -33,7 +36,11 @@ pub struct Controllers {
     /// ContainerLifecyclePolicy resources.
     pub lifecycle: Handle<String>,
     /// Lifecycle facts per container, for the API.
-    pub lifecycle_views: super::lifecycle::executor::LifecycleViews,
+    pub lifecycle_views: LifecycleViews,
+    /// What `apply --dry-run` previews of lifecycle policies read.
+    pub lifecycle_preview: PreviewSources,
+    /// Background stops and deliveries, drained at shutdown.
+    pub lifecycle_tasks: TaskTracker,
 }
 
 impl Controllers {
@@ -84,6 +91,8 @@ pub struct Shared<'a> {
     pub loops: &'a Loops,
     /// Reconcile counts and durations.
     pub metrics: &'a Arc<Metrics>,
+    /// What the controllers remember across restarts.
+    pub state: &'a Arc<StateFile>,
 }
 
 fn config(reconcile_timeout: Duration) -> Config {
@@ -112,7 +121,7 @@ pub fn start(
         || DockerClient::connect(shared.flags.docker_host.as_deref()).context("--docker-host");
     // One GPU maintenance action at a time: exporter restarts and GPU resets.
     let maintenance = Arc::new(tokio::sync::Mutex::new(()));
-    let state = Arc::new(StateFile::open(&shared.flags.state_dir));
+    let state = shared.state.clone();
     let dcgm = DcgmContext {
         docker: tokio::sync::Mutex::new(docker()?),
         store: shared.store.clone(),
@@ -120,7 +129,7 @@ pub fn start(
         recorder: shared.recorder.clone(),
         board: shared.board.clone(),
         maintenance: maintenance.clone(),
-        state: state.clone(),
+        state: state.section(super::dcgm::executor::SECTION),
         dry_run: shared.flags.dry_run,
     };
     // A recreate may stop the exporter (stopTimeout) and pull an image.
@@ -136,10 +145,11 @@ pub fn start(
         recorder: shared.recorder.clone(),
         board: shared.board.clone(),
         maintenance,
-        state: state.clone(),
+        state: state.section(super::orphans::executor::SECTION),
         proc_root: "/proc".into(),
         docker: tokio::sync::Mutex::new(docker()?),
         dry_run: shared.flags.dry_run,
+        gpu_poll_interval: shared.flags.gpu_poll_interval.std(),
     };
     // A reset may take `reset.timeout` plus stopping the exporter.
     let orphans = Controller::new(
@@ -153,15 +163,23 @@ pub fn start(
         inventory: shared.inventory.clone(),
         recorder: shared.recorder.clone(),
         board: shared.board.clone(),
-        state,
-        docker: tokio::sync::Mutex::new(docker()?),
+        state: state.section(super::lifecycle::executor::SECTION),
+        engine: super::engine::Docker::new(docker()?),
         sampler: std::sync::Mutex::new(Sampler::default()),
+        samples: LatestSamples::default(),
+        members: super::lifecycle::members::MembersFiles::default(),
         proc_root: "/proc".into(),
         dry_run: shared.flags.dry_run,
-        views: super::lifecycle::executor::LifecycleViews::default(),
-        stopping: super::lifecycle::act::Stopping::default(),
+        views: LifecycleViews::default(),
+        stopping: super::lifecycle::stop::Stopping::default(),
+        tasks: TaskTracker::new(),
     };
     let lifecycle_views = lifecycle.views.clone();
+    let lifecycle_preview = PreviewSources {
+        samples: lifecycle.samples.clone(),
+        memory: lifecycle.state.clone(),
+    };
+    let lifecycle_tasks = lifecycle.tasks.clone();
     // A pass may stop several containers, each with its stopGracePeriod.
     let lifecycle = Controller::new(
         "container-lifecycle",
@@ -179,6 +197,8 @@ pub fn start(
         orphans: orphans.handle(),
         lifecycle: lifecycle.handle(),
         lifecycle_views,
+        lifecycle_preview,
+        lifecycle_tasks,
     };
     tasks.spawn(dcgm.run(shutdown.clone()));
     tasks.spawn(orphans.run(shutdown.clone()));

@@ -43,9 +43,46 @@ pub struct ResourceStatus {
 #[derive(Clone, Debug, Default)]
 pub struct StatusBoard {
     inner: Arc<RwLock<BTreeMap<(Kind, String), ResourceStatus>>>,
+    controller: Arc<RwLock<Vec<ConditionRecord>>>,
 }
 
 impl StatusBoard {
+    /// Sets one of the controller's own conditions (not a resource's).
+    pub fn set_controller_condition(
+        &self,
+        kind: &str,
+        status: &str,
+        reason: &str,
+        message: String,
+    ) {
+        let now = format!("{:.3}", jiff::Timestamp::now());
+        let mut conditions = self
+            .controller
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let since = conditions
+            .iter()
+            .find(|old| old.kind == kind && old.status == status)
+            .map_or(now, |old| old.last_transition_time.clone());
+        conditions.retain(|old| old.kind != kind);
+        conditions.push(ConditionRecord {
+            kind: kind.to_owned(),
+            status: status.to_owned(),
+            reason: reason.to_owned(),
+            message,
+            last_transition_time: since,
+        });
+    }
+
+    /// The controller's own conditions.
+    #[must_use]
+    pub fn controller_conditions(&self) -> Vec<ConditionRecord> {
+        self.controller
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// Records a reconcile's outcome.
     pub fn set(
         &self,

@@ -11,6 +11,7 @@
 //!   an event replayed after a relist reports nothing new.
 //! - Docker unreachable is a reported condition (`docker.disconnected`), retried with backoff.
 
+use ds01_spec::EventType;
 use std::{
     collections::HashSet,
     sync::{Arc, PoisonError, RwLock},
@@ -199,6 +200,10 @@ impl DockerWatch {
                 .into_iter()
                 .filter_map(|id| inventory.baseline.remove(&id).map(|entry| (id, entry)))
                 .collect();
+            let now = jiff::Timestamp::now();
+            for (id, _) in &vanished {
+                inventory.note_removed(id, now);
+            }
             let changed: Vec<String> = listed
                 .iter()
                 .filter(|summary| {
@@ -262,7 +267,7 @@ impl DockerWatch {
         }
         if link.ever_connected || link.reported_unreachable {
             self.observer.recorder.emit(
-                "docker.reconnected",
+                EventType::DockerReconnected,
                 None,
                 json!({ "host": self.client.host() }),
             );
@@ -291,7 +296,7 @@ impl DockerWatch {
         // Report the loss of the connection, or an engine unreachable at start-up, once.
         if link.connected || !link.reported_unreachable {
             self.observer.recorder.emit(
-                "docker.disconnected",
+                EventType::DockerDisconnected,
                 None,
                 json!({ "host": self.client.host(), "error": message }),
             );

@@ -146,7 +146,7 @@ impl Serialize for HostProcesses<'_> {
 
 fn gpu_process(process: &super::gpu_watch::AttributedProcess) -> GpuProcessEntry<'_> {
     let container = match &process.placement {
-        Placement::Container { id } => Some(id.get(..12).unwrap_or(id)),
+        Placement::Container { id, .. } => Some(id.get(..12).unwrap_or(id)),
         _ => None,
     };
     GpuProcessEntry {

@@ -2,6 +2,7 @@
 //! processes attributed to containers (through `/proc/<pid>/cgroup`) or to host users, and host
 //! GPU processes inventoried from their second observation.
 
+use ds01_spec::EventType;
 use std::{
     collections::{BTreeMap, HashMap},
     path::PathBuf,
@@ -10,6 +11,7 @@ use std::{
 };
 
 use ds01_host::{
+    cgroup::CgroupPlacement,
     gpu::{GpuProcess, GpuSnapshot, NvmlGpus},
     process::{ProcessIdentity, read_process},
 };
@@ -30,8 +32,16 @@ pub use ds01_spec::kinds::orphan::DEFAULT_SYSTEM_PROCESSES as SYSTEM_PROCESSES;
 pub enum Placement {
     /// In a container's cgroup (whether that container is known, running or gone).
     Container {
-        /// Full container id.
+        /// Full id of the outermost container on the cgroup path (the one Docker runs).
         id: String,
+        /// Ids of containers nested inside it on the path (Docker-in-Docker), outermost first.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        nested: Vec<String>,
+    },
+    /// In the cgroup of another container engine (Kubernetes, Podman, rootless Docker, …).
+    Foreign {
+        /// The cgroup path.
+        cgroup: String,
     },
     /// Outside any container.
     Host,
@@ -201,14 +211,14 @@ impl GpuWatch {
         }
         for record in &discovered {
             self.recorder.emit(
-                "detection.host_gpu_process_discovered",
+                EventType::HostGpuProcessDiscovered,
                 Some(&record.user),
                 host_details(record),
             );
         }
         for record in &exited {
             self.recorder.emit(
-                "detection.host_gpu_process_exited",
+                EventType::HostGpuProcessExited,
                 Some(&record.user),
                 host_details(record),
             );
@@ -269,13 +279,15 @@ fn attribute_one(
     process: &GpuProcess,
 ) -> AttributedProcess {
     let info = read_process(proc_root, process.pid).ok().flatten();
-    let container = ds01_host::cgroup::container_of_pid(proc_root, process.pid)
-        .ok()
-        .flatten();
-    let placement = match (&info, container) {
-        (None, _) => Placement::Ghost,
-        (Some(_), Some(id)) => Placement::Container { id },
-        (Some(_), None) => Placement::Host,
+    let cgroup = ds01_host::cgroup::placement_of_pid(proc_root, process.pid).ok();
+    let placement = match (&info, cgroup) {
+        (None, _) | (_, None) => Placement::Ghost,
+        (Some(_), Some(CgroupPlacement::Containers(mut ids))) => {
+            let id = ids.remove(0);
+            Placement::Container { id, nested: ids }
+        }
+        (Some(_), Some(CgroupPlacement::Foreign(cgroup))) => Placement::Foreign { cgroup },
+        (Some(_), Some(CgroupPlacement::Host)) => Placement::Host,
     };
     AttributedProcess {
         identity: info.as_ref().map_or(

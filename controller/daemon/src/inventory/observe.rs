@@ -2,6 +2,7 @@
 //! per-container reconciler that runs inspects on the runtime (bounded concurrency, one inspect
 //! per container at a time, bursts of events coalesced).
 
+use ds01_spec::EventType;
 use std::{
     path::PathBuf,
     sync::{Arc, PoisonError, RwLock},
@@ -70,13 +71,13 @@ impl Observer {
         };
         match transition {
             Transition::Discovered => self.recorder.emit(
-                "detection.container_discovered",
+                EventType::ContainerDiscovered,
                 Some(&record.user),
                 details(&record, json!({})),
             ),
             Transition::StatusChanged { from, to } => {
                 self.recorder.emit(
-                    "detection.container_status_changed",
+                    EventType::ContainerStatusChanged,
                     Some(&record.user),
                     details(&record, json!({ "from": from, "to": to })),
                 );
@@ -98,7 +99,7 @@ impl Observer {
             .remove_container(id, jiff::Timestamp::now());
         if let Some(record) = removed {
             self.recorder.emit(
-                "detection.container_removed",
+                EventType::ContainerRemoved,
                 Some(&record.user),
                 details(&record, json!({})),
             );
@@ -117,7 +118,7 @@ impl Observer {
             "while": "the controller was not watching",
         });
         self.recorder
-            .emit("detection.container_removed", Some(&entry.user), details);
+            .emit(EventType::ContainerRemoved, Some(&entry.user), details);
         let _ = self
             .changes
             .send(Change::Container(id.to_owned(), entry.name.clone()));

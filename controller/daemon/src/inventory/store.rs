@@ -97,6 +97,9 @@ pub struct Inventory {
     pub gpu: GpuHealth,
     /// Last change of any kind.
     pub last_scan: Option<jiff::Timestamp>,
+    /// Containers seen removed, with when (bounded, oldest forgotten first): processes left in
+    /// their cgroups are orphans, while a container id nobody knows is not.
+    pub removed: BTreeMap<String, jiff::Timestamp>,
     /// Containers the previous run knew (from the inventory file), until the first relist
     /// settles them: a restart reports only real transitions, never everything again.
     pub baseline: BTreeMap<String, BaselineEntry>,
@@ -114,6 +117,9 @@ pub struct BaselineEntry {
     /// Name then.
     pub name: String,
 }
+
+/// How many removed containers are remembered.
+const REMOVED_REMEMBERED: usize = 10_000;
 
 /// The inventory shared between its writers and readers.
 pub type SharedInventory = Arc<RwLock<Inventory>>;
@@ -196,8 +202,24 @@ impl Inventory {
         let removed = self.containers.remove(id);
         if removed.is_some() {
             self.last_scan = Some(now);
+            self.note_removed(id, now);
         }
         removed
+    }
+
+    /// Remembers that a container was removed (also one removed while the controller was away).
+    pub fn note_removed(&mut self, id: &str, now: jiff::Timestamp) {
+        self.removed.insert(id.to_owned(), now);
+        while self.removed.len() > REMOVED_REMEMBERED {
+            let oldest = self
+                .removed
+                .iter()
+                .min_by_key(|(_, at)| **at)
+                .map(|(id, _)| id.clone());
+            if let Some(oldest) = oldest {
+                self.removed.remove(&oldest);
+            }
+        }
     }
 
     /// UUIDs for the device ids a container names: indexes and UUIDs through the snapshot,

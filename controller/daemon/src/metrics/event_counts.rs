@@ -1,6 +1,7 @@
 //! How a recorded event counts into the action families (counters of what was done come from
 //! the events: one source of truth).
 
+use ds01_spec::EventType;
 use serde_json::Value;
 
 use super::{
@@ -10,10 +11,10 @@ use super::{
 
 impl Metrics {
     /// Counts one recorded event into the action families.
-    pub fn on_event(&self, event_type: &str, details: &Value) {
+    pub fn on_event(&self, event_type: EventType, details: &Value) {
         self.events
             .get_or_create(&EventLabel {
-                event_type: event_type.to_owned(),
+                event_type: event_type.as_str().to_owned(),
             })
             .inc();
         if details.get("dry_run") == Some(&Value::Bool(true)) {
@@ -24,19 +25,19 @@ impl Metrics {
             container: text("container").to_owned(),
         };
         match event_type {
-            "gpu.orphan_detected" => {
+            EventType::OrphanDetected => {
                 self.orphans_detected.inc();
             }
-            "gpu.orphan_terminated" | "gpu.orphan_killed" => {
+            EventType::OrphanTerminated | EventType::OrphanKilled => {
                 self.orphans_killed.inc();
             }
-            "gpu.orphan_unkillable" => {
+            EventType::OrphanUnkillable => {
                 self.orphans_unkillable.inc();
             }
-            "gpu.reset" | "gpu.reset_failed" | "gpu.reset_skipped" => {
+            EventType::Reset | EventType::ResetFailed | EventType::ResetSkipped => {
                 let result = match event_type {
-                    "gpu.reset" => "ok",
-                    "gpu.reset_failed" => "failed",
+                    EventType::Reset => "ok",
+                    EventType::ResetFailed => "failed",
                     _ => "skipped",
                 };
                 self.resets
@@ -45,15 +46,15 @@ impl Metrics {
                     })
                     .inc();
             }
-            "dcgm.created" | "dcgm.restarted" => {
+            EventType::DcgmCreated | EventType::DcgmRestarted => {
                 self.dcgm_restarts.get_or_create(&container()).inc();
             }
-            "dcgm.crashloop" => {
+            EventType::DcgmCrashloop => {
                 self.dcgm_crashloops.get_or_create(&container()).inc();
             }
             _ => {}
         }
-        if let Some(action) = event_type.strip_prefix("lifecycle.") {
+        if let Some(action) = event_type.as_str().strip_prefix("lifecycle.") {
             let reason = match text("reason") {
                 "" => action.split('_').next().unwrap_or(action),
                 reason => reason,
@@ -66,7 +67,7 @@ impl Metrics {
                 .inc();
         }
         // A stop's event is written once its grace period is over: measure to `issued_at`.
-        if matches!(event_type, "lifecycle.idle_stop" | "lifecycle.runtime_stop") {
+        if matches!(event_type, EventType::IdleStop | EventType::RuntimeStop) {
             let time = |key: &str| {
                 details
                     .get(key)

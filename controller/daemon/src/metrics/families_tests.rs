@@ -1,5 +1,6 @@
 //! What events and reconciles do to the families.
 
+use ds01_spec::EventType;
 use serde_json::json;
 
 use super::*;
@@ -36,15 +37,20 @@ fn families_without_live_sources_are_served_at_zero_with_build_info() {
 #[test]
 fn action_events_count_into_their_families_and_dry_runs_do_not() {
     let metrics = Metrics::new();
-    metrics.on_event("gpu.orphan_killed", &json!({ "pid": 1 }));
-    metrics.on_event("gpu.orphan_killed", &json!({ "pid": 2, "dry_run": true }));
-    metrics.on_event("gpu.reset_failed", &json!({}));
-    metrics.on_event("dcgm.restarted", &json!({ "container": "dcgm-exporter" }));
+    metrics.on_event(EventType::OrphanKilled, &json!({ "pid": 1 }));
+    metrics.on_event(
+        EventType::OrphanKilled,
+        &json!({ "pid": 2, "dry_run": true }),
+    );
+    metrics.on_event(EventType::ResetFailed, &json!({}));
+    metrics.on_event(
+        EventType::DcgmRestarted,
+        &json!({ "container": "dcgm-exporter" }),
+    );
     // Issued 250 ms after its deadline; the event itself comes after the grace period.
     let deadline = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(10);
     let issued = deadline + jiff::SignedDuration::from_millis(250);
-    metrics.on_event(
-        "lifecycle.runtime_stop",
+    metrics.on_event(EventType::RuntimeStop,
         &json!({ "container": "x", "deadline": format!("{deadline:.3}"), "issued_at": format!("{issued:.3}") }),
     );
     let text = metrics.encode();
@@ -112,7 +118,7 @@ fn containers_by_state_and_exporter_counters_start_at_zero() {
     }
     // The first crash loop is an increase from 0, not a series appearing at 1.
     metrics.on_event(
-        "dcgm.crashloop",
+        EventType::DcgmCrashloop,
         &json!({ "container": "ds01-dcgm-exporter" }),
     );
     assert!(
@@ -159,7 +165,7 @@ fn promtool_check_metrics(text: &str) -> Option<(bool, String)> {
 fn promtool_accepts_the_text_format_with_every_family() {
     let metrics = Metrics::new();
     metrics.zero_exporter("ds01-dcgm-exporter");
-    metrics.on_event("gpu.orphan_killed", &json!({ "pid": 1 }));
+    metrics.on_event(EventType::OrphanKilled, &json!({ "pid": 1 }));
     metrics.finished("inventory", Duration::from_millis(2), Finished::Ok);
     let text = super::super::exposition::prometheus_text(&metrics.encode());
     match promtool_check_metrics(&text) {

@@ -109,7 +109,7 @@ impl Metrics {
         self.gpus
             .set(i64::try_from(inventory.gpus.gpus.len()).unwrap_or(i64::MAX));
         self.gpu_processes.clear();
-        for kind in ["container", "host", "ghost"] {
+        for kind in ["container", "foreign", "host", "ghost"] {
             let _ = self.gpu_processes.get_or_create(&KindLabel {
                 kind: kind.to_owned(),
             });
@@ -117,6 +117,7 @@ impl Metrics {
         for process in &inventory.gpu_processes {
             let kind = match process.placement {
                 Placement::Container { .. } => "container",
+                Placement::Foreign { .. } => "foreign",
                 Placement::Host => "host",
                 Placement::Ghost => "ghost",
             };

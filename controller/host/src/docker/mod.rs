@@ -76,6 +76,15 @@ fn request_error(
     move |source| DockerError::Request { operation, source }
 }
 
+/// How a container is removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RemoveOptions {
+    /// Kill it first if it runs (otherwise Docker refuses a running container).
+    pub force: bool,
+    /// Remove its anonymous volumes too.
+    pub volumes: bool,
+}
+
 /// A container as `docker ps -a` lists it: enough to tell whether an inspect is needed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ContainerSummary {
@@ -251,14 +260,15 @@ impl DockerClient {
             .map_err(request_error(format!("stop {id}")))
     }
 
-    /// Removes a container (forcefully, with its anonymous volumes).
+    /// Removes a container. Without `force` Docker refuses a running one; without `volumes`
+    /// its anonymous volumes are kept.
     ///
     /// # Errors
     /// When the engine fails the request (404 included: check [`DockerError::is_not_found`]).
-    pub async fn remove(&self, id: &str) -> Result<(), DockerError> {
+    pub async fn remove(&self, id: &str, options: RemoveOptions) -> Result<(), DockerError> {
         let options = RemoveContainerOptionsBuilder::new()
-            .force(true)
-            .v(true)
+            .force(options.force)
+            .v(options.volumes)
             .build();
         self.raw()?
             .remove_container(id, Some(options))

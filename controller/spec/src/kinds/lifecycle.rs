@@ -145,6 +145,8 @@ pub struct ContainerLifecyclePolicySpec {
     pub high_demand: HighDemandSpec,
     /// Warning delivery.
     pub notify: NotifySpec,
+    /// Remove a container's anonymous volumes with it (kept by default: they may hold work).
+    pub remove_volumes: bool,
 }
 
 impl Default for ContainerLifecyclePolicySpec {
@@ -166,6 +168,7 @@ impl Default for ContainerLifecyclePolicySpec {
             keep_alive: KeepAliveSpec::default(),
             high_demand: HighDemandSpec::default(),
             notify: NotifySpec::default(),
+            remove_volumes: false,
         }
     }
 }

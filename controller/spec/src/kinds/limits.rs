@@ -58,6 +58,18 @@ pub struct WarnAt {
     pub runtime: Option<Vec<Percent>>,
 }
 
+/// Fixed lead times before an action at which warnings go out (beside `warnAt`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WarnBefore {
+    /// Before an idle stop (each once per idle episode), e.g. `[15m, 2m]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle: Option<Vec<Duration>>,
+    /// Before a runtime stop (each once per run), e.g. `[1h, 10m]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<Vec<Duration>>,
+}
+
 /// Declares a struct holding every layerable limit plus `$extra` fields.
 macro_rules! limits_struct {
     ($(#[$meta:meta])* $name:ident { $($(#[$field_meta:meta])* $field:ident : $type:ty,)* }) => {
@@ -96,6 +108,9 @@ macro_rules! limits_struct {
             /// Warning fractions.
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub warn_at: Option<WarnAt>,
+            /// Warning lead times.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub warn_before: Option<WarnBefore>,
         }
     };
 }
@@ -132,6 +147,7 @@ impl GroupSpec {
             startup_grace: self.startup_grace,
             idle: self.idle.clone(),
             warn_at: self.warn_at.clone(),
+            warn_before: self.warn_before.clone(),
         }
     }
 }
@@ -162,6 +178,26 @@ impl LimitsBlock {
                     format!("{path}.{field}"),
                     format!("must be above zero ({hint})"),
                 );
+            }
+        }
+        if let Some(warn_before) = &self.warn_before {
+            for (field, leads) in [
+                ("idle", &warn_before.idle),
+                ("runtime", &warn_before.runtime),
+            ] {
+                for (index, lead) in leads.iter().flatten().enumerate() {
+                    let at = format!("{path}.warnBefore.{field}[{index}]");
+                    if lead.is_zero() {
+                        report.error(at, "must be above zero (the action itself happens at 0)");
+                    } else if leads
+                        .iter()
+                        .flatten()
+                        .take(index)
+                        .any(|earlier| earlier == lead)
+                    {
+                        report.error(at, format!("{lead} is listed twice"));
+                    }
+                }
             }
         }
         if let Some(warn_at) = &self.warn_at {

@@ -1,6 +1,7 @@
 //! The DcgmExporter reconciler: observe (inspect by name, GPUs from the inventory, a health
 //! probe), plan, act on Docker, remember, report.
 
+use ds01_spec::EventType;
 use std::{sync::Arc, time::Duration};
 
 use ds01_host::docker::{DockerClient, DockerError};
@@ -15,11 +16,11 @@ use super::{
 };
 use crate::{
     controllers::status::StatusBoard, inventory::SharedInventory, recorder::Recorder,
-    spec_store::SpecStore, state_file::StateFile,
+    spec_store::SpecStore, state_file::Section,
 };
 
 /// State-file section of this controller.
-const SECTION: &str = "dcgmExporter";
+pub const SECTION: &str = "dcgmExporter";
 
 /// What the reconciler works with.
 pub struct DcgmContext {
@@ -36,7 +37,7 @@ pub struct DcgmContext {
     /// Held while a GPU maintenance action runs (exporter restarts, GPU resets).
     pub maintenance: Arc<tokio::sync::Mutex<()>>,
     /// Persistent memory.
-    pub state: Arc<StateFile>,
+    pub state: Section<Memory>,
     /// `--dry-run`: decide and record, change nothing.
     pub dry_run: bool,
 }
@@ -94,7 +95,7 @@ impl Reconciler<String> for DcgmReconciler {
             .spec_of(Kind::DcgmExporter, &name);
         let Some((SpecBody::DcgmExporter(spec), generation)) = stored else {
             context.board.remove(Kind::DcgmExporter, &name);
-            let _ = context.state.remove(SECTION, &name);
+            let _ = context.state.remove(&name);
             return Ok(Action::await_change());
         };
         let client = crate::controllers::connected(&context.docker)
@@ -103,7 +104,7 @@ impl Reconciler<String> for DcgmReconciler {
         let observed = observe(context, &client, &spec)
             .await
             .map_err(|error| ReconcileError::Transient(error.into()))?;
-        let memory: Memory = context.state.get(SECTION, &name).unwrap_or_default();
+        let memory: Memory = context.state.get(&name).unwrap_or_default();
         let now = jiff::Timestamp::now();
         let mut decided = plan(&observed, &spec, &memory, now);
         if let Some(step) = decided.step.clone()
@@ -120,9 +121,9 @@ impl Reconciler<String> for DcgmReconciler {
                 .max(spec.restart.backoff_initial.std());
         }
         for (kind, message) in &decided.events {
-            context.recorder.emit(kind, None, json!({ "resource": format!("dcgmexporter/{name}"), "container": spec.container_name, "message": message }));
+            context.recorder.emit(*kind, None, json!({ "resource": format!("dcgmexporter/{name}"), "container": spec.container_name, "message": message }));
         }
-        if let Err(error) = context.state.set(SECTION, &name, &decided.memory) {
+        if let Err(error) = context.state.set(&name, &decided.memory) {
             tracing::warn!(%error, "cannot persist the exporter's restart history");
         }
         report(context, &name, generation, &observed, &decided);
@@ -205,9 +206,11 @@ async fn act(
     if context.dry_run {
         // Record the decision (the recorder marks it `dry_run: true`) and change nothing.
         let (kind, reason) = match step {
-            Step::Create => ("dcgm.created", "it is missing".to_owned()),
-            Step::Recreate => ("dcgm.created", "the spec changed".to_owned()),
-            Step::Start { reason } | Step::Restart { reason } => ("dcgm.restarted", reason.clone()),
+            Step::Create => (EventType::DcgmCreated, "it is missing".to_owned()),
+            Step::Recreate => (EventType::DcgmCreated, "the spec changed".to_owned()),
+            Step::Start { reason } | Step::Restart { reason } => {
+                (EventType::DcgmRestarted, reason.clone())
+            }
         };
         context.recorder.emit(
             kind,
@@ -235,7 +238,11 @@ async fn act(
                     .stop(id, spec.stop_timeout.std())
                     .await
                     .map_err(docker_failed)?;
-                match client.remove(id).await {
+                let stopped_first = ds01_host::docker::RemoveOptions {
+                    force: false,
+                    volumes: true,
+                };
+                match client.remove(id, stopped_first).await {
                     Err(error) if !error.is_not_found() => return Err(docker_failed(error)),
                     _ => {}
                 }
@@ -250,7 +257,7 @@ async fn act(
             } else {
                 "it was missing"
             };
-            context.recorder.emit("dcgm.created", None, json!({ "container": spec.container_name, "container_id": id.get(..12).unwrap_or(&id), "reason": reason }));
+            context.recorder.emit(EventType::DcgmCreated, None, json!({ "container": spec.container_name, "container_id": id.get(..12).unwrap_or(&id), "reason": reason }));
         }
         Step::Start { reason } | Step::Restart { reason } => {
             let Some(id) = existing else { return Ok(()) };
@@ -261,7 +268,7 @@ async fn act(
                     .map_err(docker_failed)?;
             }
             client.start(&id).await.map_err(docker_failed)?;
-            context.recorder.emit("dcgm.restarted", None, json!({ "container": spec.container_name, "container_id": id.get(..12).unwrap_or(&id), "reason": reason }));
+            context.recorder.emit(EventType::DcgmRestarted, None, json!({ "container": spec.container_name, "container_id": id.get(..12).unwrap_or(&id), "reason": reason }));
         }
     }
     Ok(())

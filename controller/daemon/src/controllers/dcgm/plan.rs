@@ -10,6 +10,7 @@
 //! crash loop: `Degraded` with reason `CrashLoop`, retries continue at `backoffMax`. Nothing is
 //! restarted while another GPU maintenance action holds the lock.
 
+use ds01_spec::EventType;
 use std::time::Duration;
 
 use ds01_host::ContainerState;
@@ -118,7 +119,7 @@ pub struct Plan {
     /// The memory after this decision (the executor stores it after acting).
     pub memory: Memory,
     /// Events to emit: (type, message).
-    pub events: Vec<(&'static str, String)>,
+    pub events: Vec<(EventType, String)>,
 }
 
 fn condition(status: &'static str, reason: &'static str, message: impl Into<String>) -> Condition {
@@ -261,7 +262,7 @@ pub fn plan(observed: &Observed, spec: &DcgmExporterSpec, memory: &Memory, now: 
         Some(Ok(())) => {
             if std::mem::take(&mut result.memory.unhealthy_reported) {
                 result.events.push((
-                    "dcgm.recovered",
+                    EventType::DcgmRecovered,
                     "the exporter answers and reports every GPU again".to_owned(),
                 ));
             }
@@ -304,7 +305,7 @@ pub fn plan(observed: &Observed, spec: &DcgmExporterSpec, memory: &Memory, now: 
                     if observed.maintenance_busy {
                         return maintenance_wait(result);
                     }
-                    result.events.push(("dcgm.unhealthy", why.clone()));
+                    result.events.push((EventType::DcgmUnhealthy, why.clone()));
                     result.memory.unhealthy_reported = true;
                     result.memory.consecutive_failures = 0;
                     return restart_or_wait(
@@ -368,7 +369,9 @@ fn restart_or_wait(
                 spec.restart.window,
                 spec.restart.backoff_max
             );
-            result.events.push(("dcgm.crashloop", message.clone()));
+            result
+                .events
+                .push((EventType::DcgmCrashloop, message.clone()));
             result.degraded = condition("True", "CrashLoop", message);
         }
         let delay = if result.degraded.reason == "CrashLoop" {

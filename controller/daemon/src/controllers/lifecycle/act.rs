@@ -1,268 +1,258 @@
-//! Carrying out one container's plan: warnings (terminals and the alert file), stops, removals,
-//! exemption reports, each recorded as a `lifecycle.*` event with the limit, its source and the
-//! signals it was based on.
+//! Carrying out one container's decision: warnings and notices (terminals and the alert file),
+//! stops (with a notice afterwards), removals (re-checked right before), exemption reports —
+//! each recorded as a `lifecycle.*` event with the limit, its source and the signals it was
+//! based on. Slow effects run as tracked background tasks.
 
-use ds01_host::docker::DockerClient;
-use ds01_spec::{ContainerLifecyclePolicySpec, resolve};
-use serde_json::json;
+use std::sync::Arc;
+
+use ds01_host::docker::RemoveOptions;
+use ds01_spec::{ContainerLifecyclePolicySpec, EventType};
+use serde_json::{Value, json};
 
 use super::{
     executor::LifecycleContext,
-    notify,
-    plan::{Plan, Step},
+    messages,
+    pass::Decision,
+    plan::{Expected, LimitKind, Step, WarnTrigger},
+    stop::{StopOrder, stop_in_background},
 };
-use crate::inventory::ContainerRecord;
+use crate::controllers::engine::ContainerEngine;
 
-fn message(record: &ContainerRecord, what: &str, when: jiff::Timestamp, why: &str) -> String {
-    format!(
-        "[ds01] WARNING for container {} ({}): it will be {what} at {when:.0} because {why}. To keep it, touch the keep-alive file inside it (idle limit only) or ask an admin for an exemption.",
-        record.info.name,
-        record.info.short_id()
-    )
+/// Details every event of a container carries.
+fn base(decision: &Decision, dry_run: bool, extra: Value) -> Value {
+    let record = &decision.record;
+    let sample = &decision.sample;
+    let mut details = json!({
+        "container": record.info.name,
+        "container_id": record.info.short_id(),
+        "origin": record.origin,
+        "signals": { "gpu": sample.gpu, "cpu": sample.cpu, "network_bytes": sample.network, "keep_alive": sample.keep_alive },
+    });
+    if let (Value::Object(target), Value::Object(more)) = (&mut details, extra) {
+        target.extend(more);
+    }
+    if dry_run {
+        details["dry_run"] = json!(true);
+    }
+    details
 }
 
-/// One container's decision with what it was based on.
-pub(super) struct Acting<'a> {
-    /// The container's key in the state file.
-    pub(super) key: &'a str,
-    pub(super) record: &'a ContainerRecord,
-    pub(super) limits: &'a resolve::ResolvedLimits,
-    pub(super) sample: &'a super::plan::Sample,
-    pub(super) decided: &'a Plan,
-    pub(super) dry_run: bool,
+fn limit_of(decision: &Decision, kind: LimitKind) -> (Option<String>, String) {
+    let limits = &decision.limits;
+    match kind {
+        LimitKind::Idle => (
+            limits.idle_timeout.value.map(|limit| limit.to_string()),
+            limits.idle_timeout.source.to_string(),
+        ),
+        LimitKind::Runtime => (
+            limits.max_runtime.value.map(|limit| limit.to_string()),
+            limits.max_runtime.source.to_string(),
+        ),
+    }
 }
 
-pub(super) async fn execute(
-    context: &std::sync::Arc<LifecycleContext>,
-    client: &DockerClient,
+/// Performs `decision`'s steps (the key is its place in the state file).
+pub(super) async fn execute<E: ContainerEngine>(
+    context: &Arc<LifecycleContext<E>>,
     spec: &ContainerLifecyclePolicySpec,
-    acting: &Acting<'_>,
+    key: &str,
+    decision: &Decision,
+    dry_run: bool,
 ) {
-    let Acting {
-        key,
-        record,
-        limits,
-        sample,
-        decided,
-        dry_run,
-    } = *acting;
-    let base = |extra: serde_json::Value| {
-        let mut details = json!({
-            "container": record.info.name,
-            "container_id": record.info.short_id(),
-            "origin": record.origin,
-            "signals": { "gpu": sample.gpu, "cpu": sample.cpu, "network_bytes": sample.network, "keep_alive": sample.keep_alive },
-        });
-        if let (serde_json::Value::Object(target), serde_json::Value::Object(more)) =
-            (&mut details, extra)
-        {
-            target.extend(more);
-        }
-        if dry_run {
-            details["dry_run"] = json!(true);
-        }
-        details
-    };
+    let record = &decision.record;
     let user = Some(record.user.as_str());
-    for step in &decided.steps {
+    let now = jiff::Timestamp::now();
+    for step in &decision.plan.steps {
         match step {
             Step::ReportExempt => {
-                let exemptions: Vec<_> = limits.exemptions.iter().map(|exemption| json!({ "from": exemption.exempt_from, "reason": exemption.reason, "expires": exemption.expires })).collect();
+                let exemptions: Vec<_> = decision.limits.exemptions.iter().map(|exemption| json!({ "from": exemption.exempt_from, "reason": exemption.reason, "expires": exemption.expires })).collect();
                 context.recorder.emit(
-                    "lifecycle.exempt",
+                    EventType::Exempt,
                     user,
-                    base(json!({ "exemptions": exemptions })),
+                    base(decision, dry_run, json!({ "exemptions": exemptions })),
+                );
+            }
+            Step::ExemptNotice { kind } => {
+                let text = messages::exempt(record, *kind, &decision.limits);
+                let details = base(
+                    decision,
+                    dry_run,
+                    json!({ "notice": kind.as_str(), "message": text }),
+                );
+                deliver(
+                    context,
+                    spec,
+                    decision,
+                    EventType::ExemptNotice,
+                    details,
+                    text,
+                    dry_run,
                 );
             }
             Step::Warn {
                 kind,
-                percent,
+                trigger,
                 deadline,
             } => {
-                let (limit, source, verb) = if *kind == "idle" {
-                    (
-                        limits.idle_timeout.value,
-                        &limits.idle_timeout.source,
-                        if limits.on_idle.value == ds01_spec::OnIdle::StopAndRemove {
-                            "stopped and removed"
-                        } else {
-                            "stopped"
-                        },
-                    )
-                } else {
-                    (
-                        limits.max_runtime.value,
-                        &limits.max_runtime.source,
-                        "stopped",
-                    )
-                };
-                let why = format!(
-                    "it reached {percent}% of its {kind} limit {} (from {source})",
-                    limit.map(|limit| limit.to_string()).unwrap_or_default()
+                let remove = *kind == LimitKind::Idle
+                    && decision.limits.on_idle.value == ds01_spec::OnIdle::StopAndRemove;
+                let text = messages::warning(
+                    record,
+                    *kind,
+                    *trigger,
+                    *deadline,
+                    remove,
+                    &decision.limits,
+                    (&spec.keep_alive.file, spec.keep_alive.max_age),
+                    now,
                 );
-                let text = message(record, verb, *deadline, &why);
-                let event = if *kind == "idle" {
-                    "lifecycle.idle_warning"
-                } else {
-                    "lifecycle.runtime_warning"
-                };
-                let details = base(
-                    json!({ "percent": percent, "limit": limit.map(|limit| limit.to_string()), "source": source.to_string(), "deadline": format!("{deadline:.3}") }),
-                );
-                if dry_run {
-                    context.recorder.emit(event, user, details);
-                    continue;
-                }
-                // Delivery (an exec into the container, terminals) runs in the background so
-                // it never delays another container's deadline; the warning is already
-                // remembered as sent.
-                let context = context.clone();
-                let client = client.clone();
-                let record = record.clone();
-                let file = spec.notify.container_file.clone();
-                let tty = spec.notify.tty;
-                tokio::spawn(async move {
-                    let terminals = if tty {
-                        notify::to_terminals(&record.user, &text)
-                    } else {
-                        0
-                    };
-                    let file = notify::to_container(&client, &record, &file, &text).await;
-                    if file == Ok(notify::Delivery::Exec) {
-                        // The exec used the container's CPU: that is not the owner's activity.
-                        context
-                            .sampler
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .rebaseline(&record.info.id);
+                let (limit, source) = limit_of(decision, *kind);
+                let mut extra = json!({ "limit": limit, "source": source, "deadline": format!("{deadline:.3}"), "deadline_local": messages::local(*deadline) });
+                match trigger {
+                    WarnTrigger::Percent(percent) => extra["percent"] = json!(percent),
+                    WarnTrigger::Before(lead) => {
+                        extra["before"] = json!(ds01_spec::Duration::from(*lead).to_string());
                     }
-                    let mut details = details;
-                    details["delivered"] = json!({ "terminals": terminals, "alert_file": file.err().unwrap_or_else(|| "appended".to_owned()) });
-                    context.recorder.emit(event, Some(&record.user), details);
-                });
+                }
+                let event = match kind {
+                    LimitKind::Idle => EventType::IdleWarning,
+                    LimitKind::Runtime => EventType::RuntimeWarning,
+                };
+                deliver(
+                    context,
+                    spec,
+                    decision,
+                    event,
+                    base(decision, dry_run, extra),
+                    text,
+                    dry_run,
+                );
             }
             Step::Stop {
                 reason,
                 remove,
                 deadline,
             } => {
-                let (limit, source) = if *reason == "idle" {
-                    (limits.idle_timeout.value, &limits.idle_timeout.source)
-                } else {
-                    (limits.max_runtime.value, &limits.max_runtime.source)
-                };
-                let event = if *reason == "idle" {
-                    "lifecycle.idle_stop"
-                } else {
-                    "lifecycle.runtime_stop"
-                };
+                let (limit, source) = limit_of(decision, *reason);
                 let issued_at = format!("{:.3}", jiff::Timestamp::now());
                 let details = base(
-                    json!({ "limit": limit.map(|limit| limit.to_string()), "source": source.to_string(), "grace": limits.stop_grace_period.value.to_string(), "deadline": format!("{deadline:.3}"), "issued_at": issued_at }),
+                    decision,
+                    dry_run,
+                    json!({ "limit": limit, "source": source, "grace": decision.limits.stop_grace_period.value.to_string(), "deadline": format!("{deadline:.3}"), "issued_at": issued_at }),
                 );
+                let event = match reason {
+                    LimitKind::Idle => EventType::IdleStop,
+                    LimitKind::Runtime => EventType::RuntimeStop,
+                };
                 if dry_run {
                     let mut details = details;
                     details["outcome"] = json!("stopped");
                     context.recorder.emit(event, user, details);
                     continue;
                 }
-                // The grace period runs in the background, so one container's stop never delays
-                // another's deadline; the pass skips it until the stop is over.
-                let id = record.info.id.clone();
-                if !context.stopping.begin(&id) {
-                    continue;
-                }
-                // Remembered before it is issued, so a crash before the event is written
-                // leaves it for the next controller to record (ledger).
-                if let Err(error) =
-                    super::ledger::begin(context, key, event, &record.user, &details)
-                {
-                    tracing::warn!(%error, container = %record.info.name, "cannot remember the stop; held back");
-                    context.stopping.end(&id);
-                    continue;
-                }
-                let context = context.clone();
-                let client = client.clone();
-                let grace = limits.stop_grace_period.value.std();
-                let remove = *remove;
-                let user = user.map(str::to_owned);
-                let key = key.to_owned();
-                tokio::spawn(async move {
-                    let outcome = stop(&client, &id, grace, remove).await;
-                    let mut details = details;
-                    details["outcome"] = json!(outcome);
-                    context.recorder.emit(event, user.as_deref(), details);
-                    super::ledger::end(&context, &key);
-                    context.stopping.end(&id);
-                });
-            }
-            Step::Remove { reason } => {
-                let mut outcome = "removed".to_owned();
-                if !dry_run && let Err(error) = client.remove(&record.info.id).await {
-                    outcome = if error.is_not_found() {
-                        "already gone".to_owned()
-                    } else {
-                        format!("remove failed: {}", ds01_runtime::error_chain(&error))
-                    };
-                }
-                context.recorder.emit(
-                    "lifecycle.removed",
-                    user,
-                    base(json!({ "reason": reason, "outcome": outcome })),
+                stop_in_background(
+                    context,
+                    StopOrder {
+                        key: key.to_owned(),
+                        record: record.clone(),
+                        grace: decision.limits.stop_grace_period.value.std(),
+                        remove: *remove,
+                        remove_volumes: spec.remove_volumes,
+                        event,
+                        details,
+                        why: messages::stop_reason(*reason, &decision.limits),
+                        notice: spec.notify.clone(),
+                    },
                 );
+            }
+            Step::Remove { reason, expected } => {
+                let outcome = if dry_run {
+                    Some("removed".to_owned())
+                } else {
+                    remove(context, &record.info.id, expected, spec.remove_volumes).await
+                };
+                if let Some(outcome) = outcome {
+                    context.recorder.emit(
+                        EventType::Removed,
+                        user,
+                        base(
+                            decision,
+                            dry_run,
+                            json!({ "reason": reason, "outcome": outcome }),
+                        ),
+                    );
+                }
             }
         }
     }
 }
 
-/// SIGTERM, the grace period, SIGKILL (Docker's stop), then remove when asked; "no such
-/// container" counts as done. Returns the outcome for the event.
-async fn stop(client: &DockerClient, id: &str, grace: std::time::Duration, remove: bool) -> String {
-    let mut outcome = match client.stop(id, grace).await {
-        Ok(()) => "stopped".to_owned(),
-        Err(error) if error.is_not_found() => return "already gone".to_owned(),
-        Err(error) => return format!("stop failed: {}", ds01_runtime::error_chain(&error)),
-    };
-    if remove {
-        outcome = match client.remove(id).await {
-            Ok(()) => "stopped and removed".to_owned(),
-            Err(error) if error.is_not_found() => "stopped and removed".to_owned(),
-            Err(error) => format!(
-                "stopped; remove failed: {}",
+/// Removes a stopped or never-started container, only if it is still as the decision saw it
+/// (state, start and exit times) and never forcefully (Docker refuses a running container).
+/// `None` when it changed since: the next pass decides again.
+async fn remove<E: ContainerEngine>(
+    context: &LifecycleContext<E>,
+    id: &str,
+    expected: &Expected,
+    volumes: bool,
+) -> Option<String> {
+    match context.engine.inspect(id).await {
+        Ok(None) => return Some("already gone".to_owned()),
+        Ok(Some(now))
+            if now.state != expected.state
+                || now.started_at != expected.started_at
+                || now.finished_at != expected.finished_at =>
+        {
+            tracing::info!(container = %now.name, from = expected.state.as_str(), to = now.state.as_str(), "not removed: the container changed since the decision");
+            return None;
+        }
+        Ok(Some(_)) => {}
+        Err(error) => {
+            return Some(format!(
+                "not removed: cannot check it first: {}",
                 ds01_runtime::error_chain(&error)
-            ),
-        };
+            ));
+        }
     }
-    outcome
+    let options = RemoveOptions {
+        force: false,
+        volumes,
+    };
+    Some(match context.engine.remove(id, options).await {
+        Ok(()) => "removed".to_owned(),
+        Err(error) if error.is_not_found() => "already gone".to_owned(),
+        Err(error) => format!("remove failed: {}", ds01_runtime::error_chain(&error)),
+    })
 }
 
-/// Containers whose stop is in progress (shared with the background stop tasks).
-#[derive(Clone, Debug, Default)]
-pub struct Stopping(std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>);
-
-impl Stopping {
-    /// Marks `id` as being stopped; `false` when it already is.
-    pub fn begin(&self, id: &str) -> bool {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(id.to_owned())
+/// Delivers a warning or notice in the background (terminals, the alert file), then writes its
+/// event with where it went; in dry run only the event is written.
+fn deliver<E: ContainerEngine>(
+    context: &Arc<LifecycleContext<E>>,
+    spec: &ContainerLifecyclePolicySpec,
+    decision: &Decision,
+    event: EventType,
+    details: Value,
+    text: String,
+    dry_run: bool,
+) {
+    let user = decision.record.user.clone();
+    if dry_run {
+        context.recorder.emit(event, Some(&user), details);
+        return;
     }
-
-    /// The stop of `id` is over.
-    pub fn end(&self, id: &str) {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(id);
-    }
-
-    /// Whether `id` is being stopped.
-    #[must_use]
-    pub fn contains(&self, id: &str) -> bool {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .contains(id)
-    }
+    let context = context.clone();
+    let record = decision.record.clone();
+    let notify = spec.notify.clone();
+    context.tasks.clone().spawn(async move {
+        let proc_root = context.proc_root.clone();
+        let delivered = tokio::task::spawn_blocking(move || {
+            super::stop::notify_owner(&proc_root, &record, &notify, &text, None)
+        })
+        .await
+        .unwrap_or_else(|error| json!({ "error": error.to_string() }));
+        let mut details = details;
+        details["delivered"] = delivered;
+        context.recorder.emit(event, Some(&user), details);
+    });
 }

@@ -1,31 +1,37 @@
-//! The ContainerLifecyclePolicy reconciler: every container, every `sampleInterval` and at
-//! every exact deadline — resolve limits, sample signals, plan, warn, stop, remove, remember.
+//! The ContainerLifecyclePolicy reconciler: observe every container, plan the pass
+//! (`pass::plan_pass`), remember, perform — every `sampleInterval` and at every exact deadline.
 
-use std::{collections::HashMap, path::PathBuf, sync::Arc, time::Duration};
+use std::{collections::HashSet, path::PathBuf, sync::Arc, time::Duration};
 
-use ds01_host::docker::DockerClient;
 use ds01_runtime::{Action, ReconcileError, Reconciler};
-use ds01_spec::{ContainerLifecyclePolicySpec, Kind, PolicyMode, Scope, SpecBody, resolve};
+use ds01_spec::{ContainerLifecyclePolicySpec, Kind, PolicyMode, SpecBody};
 use serde_json::json;
+use tokio_util::task::TaskTracker;
+
+pub use super::view::LifecycleViews;
 
 use super::{
-    act::{Acting, Stopping, execute},
-    plan::{Memory, Plan, Step, Subject, plan},
-    signals::Sampler,
+    members::MembersFiles,
+    observe::{self, LatestSamples},
+    pass::{Observation, PassInput, PassPlan, Recordable, plan_pass, requeue_after},
+    plan::Memory,
+    signals::{SampleSettings, Sampler},
+    stop::Stopping,
+    view::view,
 };
 use crate::{
-    controllers::status::StatusBoard,
-    inventory::{ContainerRecord, SharedInventory},
+    controllers::{engine::ContainerEngine, status::StatusBoard},
+    inventory::SharedInventory,
     recorder::Recorder,
     spec_store::SpecStore,
-    state_file::StateFile,
+    state_file::Section,
 };
 
 /// The state file section of lifecycle memory, keyed `policy/container-id`.
-pub(super) const SECTION: &str = "containerLifecycle";
+pub const SECTION: &str = "containerLifecycle";
 
 /// What the reconciler works with.
-pub struct LifecycleContext {
+pub struct LifecycleContext<E> {
     /// Applied specs.
     pub store: Arc<tokio::sync::Mutex<SpecStore>>,
     /// Observations.
@@ -35,11 +41,15 @@ pub struct LifecycleContext {
     /// Reported status.
     pub board: StatusBoard,
     /// Persistent memory (idle-since, warnings sent).
-    pub state: Arc<StateFile>,
-    /// Docker.
-    pub docker: tokio::sync::Mutex<DockerClient>,
+    pub state: Section<Memory>,
+    /// The container engine.
+    pub engine: E,
     /// Signal deltas.
     pub sampler: std::sync::Mutex<Sampler>,
+    /// The latest sample of each container (for previews).
+    pub samples: LatestSamples,
+    /// Members files, with their last good reading.
+    pub members: MembersFiles,
     /// `/proc`.
     pub proc_root: PathBuf,
     /// `--dry-run`.
@@ -48,111 +58,19 @@ pub struct LifecycleContext {
     pub views: LifecycleViews,
     /// Containers whose stop runs in the background.
     pub stopping: Stopping,
-}
-
-/// The lifecycle facts of each container (limits with sources, signals, deadlines), shared
-/// with the API.
-pub type LifecycleViews = Arc<std::sync::RwLock<HashMap<String, serde_json::Value>>>;
-
-fn sourced<T: ToString>(value: Option<T>, source: &resolve::LimitSource) -> serde_json::Value {
-    json!({ "value": value.map(|value| value.to_string()), "source": source.to_string() })
-}
-
-fn view(
-    name: &str,
-    limits: &resolve::ResolvedLimits,
-    sample: &super::plan::Sample,
-    memory: &Memory,
-    decided: &Plan,
-    dry_run: bool,
-) -> serde_json::Value {
-    let signal = |value: Option<String>, below: bool| json!({ "value": value, "idle": below });
-    json!({
-        "policy": name,
-        "dryRun": dry_run,
-        "group": limits.group,
-        "limits": {
-            "idleTimeout": sourced(limits.idle_timeout.value, &limits.idle_timeout.source),
-            "maxRuntime": sourced(limits.max_runtime.value, &limits.max_runtime.source),
-            "stopGracePeriod": sourced(Some(limits.stop_grace_period.value), &limits.stop_grace_period.source),
-            "onIdle": sourced(Some(format!("{:?}", limits.on_idle.value)), &limits.on_idle.source),
-            "removeAfterStop": sourced(limits.remove_after_stop.value, &limits.remove_after_stop.source),
-            "gpuHoldAfterStop": sourced(limits.gpu_hold_after_stop.value, &limits.gpu_hold_after_stop.source),
-            "createdTimeout": sourced(limits.created_timeout.value, &limits.created_timeout.source),
-            "startupGrace": sourced(Some(limits.startup_grace.value), &limits.startup_grace.source),
-            "gpuUtilBelow": sourced(Some(limits.gpu_util_below.value), &limits.gpu_util_below.source),
-            "cpuBelow": sourced(Some(limits.cpu_below.value), &limits.cpu_below.source),
-            "networkBelow": sourced(Some(limits.network_below.value), &limits.network_below.source),
-        },
-        "exemptions": limits.exemptions.iter().map(|exemption| json!({ "from": exemption.exempt_from, "reason": exemption.reason, "expires": exemption.expires })).collect::<Vec<_>>(),
-        "signals": {
-            "gpu": signal(sample.gpu.map(|gpu| format!("{gpu:.0}%")), sample.gpu.is_some_and(|gpu| gpu < limits.gpu_util_below.value.value())),
-            "cpu": signal(sample.cpu.map(|cpu| format!("{cpu:.1}%")), sample.cpu.is_some_and(|cpu| cpu < limits.cpu_below.value.value())),
-            "network": signal(sample.network.map(|bytes| format!("{bytes}B")), sample.network.is_some_and(|bytes| bytes < limits.network_below.value.bytes())),
-            "keepAlive": sample.keep_alive,
-        },
-        "idle": decided.idle,
-        "idleSince": decided.memory.idle_since.map(|at| format!("{at:.3}")),
-        "idleWarningsSent": memory.idle_warned.len().max(decided.memory.idle_warned.len()),
-        "runtimeWarningsSent": decided.memory.runtime_warned.len(),
-        "nextDeadline": decided.next_deadline.map(|at| format!("{at:.3}")),
-        "note": decided.note,
-    })
+    /// Background stops and deliveries, drained at shutdown.
+    pub tasks: TaskTracker,
 }
 
 /// Reconciles one `ContainerLifecyclePolicy`, keyed by name, over every container.
-pub struct LifecycleReconciler(pub Arc<LifecycleContext>);
+pub struct LifecycleReconciler<E>(pub Arc<LifecycleContext<E>>);
 
 /// A failure of one pass.
 #[derive(Debug, thiserror::Error)]
 #[error("docker is not reachable")]
-pub struct NotConnected(#[source] ds01_host::docker::DockerError);
+pub struct NotConnected;
 
-/// Why a container must not be touched by this policy, if it must not.
-pub fn untouchable(
-    record: &ContainerRecord,
-    spec: &ContainerLifecyclePolicySpec,
-) -> Option<String> {
-    let labels = || {
-        record
-            .info
-            .labels
-            .iter()
-            .map(|(key, value)| (key.as_str(), value.as_str()))
-    };
-    if let Some(selector) = spec
-        .protected_labels
-        .iter()
-        .find(|selector| selector.matches(labels()))
-    {
-        return Some(format!("protected by label {selector}"));
-    }
-    if record.info.label("ds01.managed_by") == Some("ds01-controller") {
-        return Some("the controller's own container".to_owned());
-    }
-    if spec.scope == Scope::Gpu && !record.info.gpu.has_gpu {
-        return Some("outside scope (no GPU access)".to_owned());
-    }
-    None
-}
-
-/// Each group's `membersFile` content.
-pub fn members_files(spec: &ContainerLifecyclePolicySpec) -> HashMap<String, Vec<String>> {
-    spec.groups
-        .iter()
-        .filter_map(|(name, group)| {
-            let text = std::fs::read_to_string(group.members_file.as_ref()?).ok()?;
-            let members = text
-                .lines()
-                .map(|line| line.split('#').next().unwrap_or_default().trim().to_owned())
-                .filter(|line| !line.is_empty())
-                .collect();
-            Some((name.clone(), members))
-        })
-        .collect()
-}
-
-impl Reconciler<String> for LifecycleReconciler {
+impl<E: ContainerEngine> Reconciler<String> for LifecycleReconciler<E> {
     type Error = NotConnected;
 
     async fn reconcile(&self, name: String) -> Result<Action, ReconcileError<NotConnected>> {
@@ -167,41 +85,8 @@ impl Reconciler<String> for LifecycleReconciler {
             return Ok(Action::await_change());
         };
         let dry_run = context.dry_run || spec.mode == PolicyMode::DryRun;
-        let client = crate::controllers::connected(&context.docker)
-            .await
-            .map_err(|error| ReconcileError::Transient(NotConnected(error)))?;
-        let now = jiff::Timestamp::now();
-        let file_members = members_files(&spec);
-        let (records, idle_factor, connected) = {
-            let inventory = context
-                .inventory
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let gpus = inventory.gpus.gpus.len();
-            let held: std::collections::HashSet<&String> = inventory
-                .containers
-                .values()
-                .filter(|record| record.info.state.is_live())
-                .flat_map(|record| record.gpu_uuids.iter())
-                .collect();
-            #[expect(clippy::cast_precision_loss, reason = "GPU counts are tiny")]
-            let share = if gpus == 0 {
-                0.0
-            } else {
-                held.len() as f64 / gpus as f64 * 100.0
-            };
-            let factor = if gpus > 0 && share >= spec.high_demand.threshold.value() {
-                spec.high_demand.idle_timeout_factor
-            } else {
-                1.0
-            };
-            (
-                inventory.containers.values().cloned().collect::<Vec<_>>(),
-                factor,
-                inventory.docker.connected,
-            )
-        };
-        if !connected {
+        let membership = context.members.read(&spec).await;
+        let Some(observed) = observe_all(context, &name, &spec, dry_run).await else {
             let conditions = [(
                 "Ready",
                 "False",
@@ -216,178 +101,201 @@ impl Reconciler<String> for LifecycleReconciler {
                 json!({}),
             );
             return Ok(Action::requeue(Duration::from_secs(5)));
+        };
+        let now = jiff::Timestamp::now();
+        let mut input = PassInput {
+            spec: &spec,
+            dry_run,
+            containers: &observed.containers,
+            membership: &membership,
+            demand: observed.demand,
+            own: &observed.own,
+            recordable: Recordable::Unchecked,
+        };
+        let mut pass = plan_pass(&input, now);
+        let remembered = remember(context, &name, &pass);
+        if pass.wants_recording_check {
+            // Something destructive is due: only if it can be remembered and reported.
+            input.recordable = match remembered.and_then(|()| can_record(context)) {
+                Ok(()) => Recordable::Yes,
+                Err(why) => Recordable::No(why),
+            };
+            pass = plan_pass(&input, now);
         }
-        let any_mig = {
-            let inventory = context
-                .inventory
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            records
-                .iter()
-                .any(|record| super::signals::holds_mig_device(record, &inventory))
-        };
-        let mig = if any_mig {
-            super::mig_activity::scrape(&context.store).await
-        } else {
-            None
-        };
-        let mut next: Option<jiff::Timestamp> = None;
-        let mut idle = 0;
-        // Checked once per pass, and only when something destructive is due.
-        let mut recordable: Option<Result<(), String>> = None;
-        let mut deferred: Option<String> = None;
-        for record in &records {
-            if context.stopping.contains(&record.info.id) {
-                // Its stop is in progress; the next pass after it sees the outcome.
-                continue;
-            }
-            let limits = resolve::resolve(
-                &spec,
-                resolve::Subject {
-                    user: &record.user,
-                    origin: &record.origin,
-                },
-                &file_members,
-                now,
-            );
-            let sample = {
-                let inventory = context
-                    .inventory
-                    .read()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                let mut sampler = context
-                    .sampler
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                sampler.sample(
-                    record,
-                    &inventory,
-                    &context.proc_root,
-                    spec.sample_interval.std(),
-                    (&spec.keep_alive.file, spec.keep_alive.max_age.std()),
-                    mig.as_ref(),
-                )
-            };
-            let subject = Subject {
-                state: record.info.state,
-                created_at: record.info.created_at,
-                started_at: record.info.started_at,
-                finished_at: record.info.finished_at,
-                has_gpu: record.info.gpu.has_gpu,
-                untouchable: untouchable(record, &spec),
-            };
-            let key = format!("{name}/{}", record.info.id);
-            let stored: Memory = context.state.get(SECTION, &key).unwrap_or_default();
-            let mut memory = stored.clone();
-            if !dry_run {
-                super::ledger::settle(context, &mut memory, record.info.state.is_live());
-            }
-            let decided = plan(&subject, &limits, &sample, &memory, idle_factor, now);
-            context
-                .views
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .insert(
-                    record.info.id.clone(),
-                    view(&name, &limits, &sample, &memory, &decided, dry_run),
-                );
-            idle += usize::from(decided.idle);
-            // Remember before acting: a crash in between loses at most a warning, never repeats one.
-            let mut remembered = Ok(());
-            if decided.memory != stored {
-                remembered = context.state.set(SECTION, &key, &decided.memory);
-                if let Err(error) = &remembered {
-                    tracing::warn!(%error, "cannot persist lifecycle timers");
-                }
-            }
-            // A stop or removal the controller could not record is not done: it waits until
-            // the state directory and the event log can be written again.
-            let mut decided = decided;
-            if !dry_run && decided.steps.iter().any(Step::is_destructive) {
-                let problem = match (&remembered, &recordable) {
-                    (Err(error), _) => Some(format!("the state file cannot be written: {error}")),
-                    (Ok(()), Some(result)) => result.clone().err(),
-                    (Ok(()), None) => {
-                        let result = can_record(context);
-                        recordable = Some(result.clone());
-                        result.err()
-                    }
-                };
-                if let Some(problem) = problem {
-                    decided.steps.retain(|step| !step.is_destructive());
-                    deferred.get_or_insert(problem);
-                    let retry = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(5);
-                    next = Some(next.map_or(retry, |existing| existing.min(retry)));
-                }
-            }
-            let acting = Acting {
-                key: &key,
-                record,
-                limits: &limits,
-                sample: &sample,
-                decided: &decided,
-                dry_run,
-            };
-            execute(context, &client, &spec, &acting).await;
-            if let Some(deadline) = decided.next_deadline {
-                next = Some(next.map_or(deadline, |existing| existing.min(deadline)));
-            }
+        publish_views(context, &name, &pass, dry_run);
+        for decision in &pass.decisions {
+            let key = format!("{name}/{}", decision.record.info.id);
+            super::act::execute(context, &spec, &key, decision, dry_run).await;
         }
-        context
-            .sampler
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .retain(&|id| records.iter().any(|record| record.info.id == id));
-        let present: std::collections::HashSet<&str> = records
-            .iter()
-            .map(|record| record.info.id.as_str())
-            .collect();
-        super::ledger::forget_gone(context, &name, &present);
-        let ready = (
-            "Ready",
-            "True",
-            if dry_run { "DryRun" } else { "Enforcing" },
-            String::new(),
-        );
-        let degraded = match &deferred {
-            Some(problem) => (
-                "Degraded",
-                "True",
-                "CannotRecord",
-                format!("stops and removals are held back: {problem}"),
-            ),
-            None => ("Degraded", "False", "AsExpected", String::new()),
-        };
-        let details = json!({ "containers": records.len(), "idle": idle, "nextDeadline": next.map(|at| format!("{at:.3}")), "highDemandFactor": idle_factor });
+        forget_gone(context, &name, &observed.containers);
+        let details = json!({ "containers": observed.containers.len(), "idle": pass.idle, "nextDeadline": pass.next_wake.map(|at| format!("{at:.3}")), "highDemandFactor": pass.idle_factor });
         context.board.set(
             Kind::ContainerLifecyclePolicy,
             &name,
             generation,
-            &[ready, degraded],
+            &pass.conditions,
             details,
         );
-        let interval = spec.sample_interval.std();
-        let until_deadline = next.map(|deadline| {
-            Duration::try_from(deadline.duration_since(jiff::Timestamp::now()))
-                .unwrap_or(Duration::ZERO)
-        });
-        Ok(Action::requeue(
-            until_deadline
-                .map_or(interval, |delay| delay.min(interval))
-                .max(Duration::from_millis(50)),
-        ))
+        Ok(Action::requeue(requeue_after(
+            &pass,
+            spec.sample_interval.std(),
+            jiff::Timestamp::now(),
+        )))
     }
+}
+
+/// The containers with their samples and memories, GPU demand and the controller's own
+/// containers; `None` while Docker is not observed.
+struct Observed {
+    containers: Vec<Observation>,
+    demand: super::pass::Demand,
+    own: HashSet<String>,
+}
+
+async fn observe_all<E: ContainerEngine>(
+    context: &LifecycleContext<E>,
+    name: &str,
+    spec: &ContainerLifecyclePolicySpec,
+    dry_run: bool,
+) -> Option<Observed> {
+    let any_mig = {
+        let inventory = context
+            .inventory
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !inventory.docker.connected {
+            return None;
+        }
+        observe::any_mig(&inventory)
+    };
+    let mig = if any_mig {
+        super::mig_activity::scrape(&context.store).await
+    } else {
+        None
+    };
+    let (records, demand, own) = {
+        let inventory = context
+            .inventory
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (
+            observe::containers(&inventory, mig.as_ref()),
+            observe::demand(&inventory),
+            observe::own(&inventory),
+        )
+    };
+    let settings = SampleSettings {
+        proc_root: &context.proc_root,
+        interval: spec.sample_interval.std(),
+        keep_alive_file: &spec.keep_alive.file,
+        keep_alive_age: spec.keep_alive.max_age.std(),
+    };
+    let now = jiff::Timestamp::now();
+    let mut containers = Vec::with_capacity(records.len());
+    {
+        let mut sampler = context
+            .sampler
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (record, gpu) in records {
+            let stopping = context.stopping.contains(&record.info.id);
+            let sample = sampler.sample(&record, gpu, settings, now);
+            let key = format!("{name}/{}", record.info.id);
+            let mut memory: Memory = context.state.get(&key).unwrap_or_default();
+            // A stop in progress records its own event; only one a killed controller left
+            // behind is settled here.
+            if !dry_run && !stopping {
+                super::ledger::settle(context, &mut memory, record.info.state.is_live());
+            }
+            containers.push(Observation {
+                record,
+                sample,
+                memory,
+                stopping,
+            });
+        }
+        sampler.retain(&|id| {
+            containers
+                .iter()
+                .any(|observed| observed.record.info.id == id)
+        });
+    }
+    context
+        .samples
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone_from(
+            &containers
+                .iter()
+                .map(|observed| (observed.record.info.id.clone(), observed.sample.clone()))
+                .collect(),
+        );
+    Some(Observed {
+        containers,
+        demand,
+        own,
+    })
+}
+
+/// Writes every changed memory with one write of the state file (before any action: a crash
+/// in between loses at most a warning, never repeats one).
+fn remember<E>(context: &LifecycleContext<E>, name: &str, pass: &PassPlan) -> Result<(), String> {
+    let changes: Vec<(String, Option<&Memory>)> = pass
+        .decisions
+        .iter()
+        .filter(|decision| decision.plan.memory != decision.before)
+        .map(|decision| {
+            (
+                format!("{name}/{}", decision.record.info.id),
+                Some(&decision.plan.memory),
+            )
+        })
+        .collect();
+    if changes.is_empty() {
+        return Ok(());
+    }
+    context.state.apply(changes).map_err(|error| {
+        tracing::warn!(%error, "cannot persist lifecycle timers");
+        format!("the state file cannot be written: {error}")
+    })
 }
 
 /// Whether a destructive action could be recorded now: the state file and the event log can
 /// both be written.
-fn can_record(context: &LifecycleContext) -> Result<(), String> {
+fn can_record<E>(context: &LifecycleContext<E>) -> Result<(), String> {
     context
         .state
+        .file()
         .sync()
         .map_err(|error| format!("the state file cannot be written: {error}"))?;
     context
         .recorder
         .flush()
         .map_err(|error| format!("the event log cannot be written: {error}"))
+}
+
+fn publish_views<E>(context: &LifecycleContext<E>, name: &str, pass: &PassPlan, dry_run: bool) {
+    let mut views = context
+        .views
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for decision in &pass.decisions {
+        views.insert(
+            decision.record.info.id.clone(),
+            view(name, decision, dry_run),
+        );
+    }
+}
+
+fn forget_gone<E>(context: &LifecycleContext<E>, name: &str, containers: &[Observation]) {
+    let present: HashSet<&str> = containers
+        .iter()
+        .map(|observed| observed.record.info.id.as_str())
+        .collect();
+    context
+        .views
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .retain(|id, _| present.contains(id.as_str()));
+    super::ledger::forget_gone(context, name, &present);
 }

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use serde_json::json;
 
 use super::{
-    executor::{LifecycleContext, SECTION},
+    executor::LifecycleContext,
     plan::{Memory, UnrecordedStop},
 };
 
@@ -16,29 +16,29 @@ use super::{
 ///
 /// # Errors
 /// When the state file cannot be written: the stop must then not be issued.
-pub fn begin(
-    context: &LifecycleContext,
+pub fn begin<E>(
+    context: &LifecycleContext<E>,
     key: &str,
-    event: &str,
+    event: ds01_spec::EventType,
     user: &str,
     details: &serde_json::Value,
 ) -> std::io::Result<()> {
-    let mut memory: Memory = context.state.get(SECTION, key).unwrap_or_default();
+    let mut memory: Memory = context.state.get(key).unwrap_or_default();
     memory.unrecorded_stop = Some(UnrecordedStop {
-        event: event.to_owned(),
+        event,
         user: user.to_owned(),
         details: details.clone(),
     });
-    context.state.set(SECTION, key, &memory)
+    context.state.set(key, &memory)
 }
 
 /// Forgets a stop whose event was written.
-pub fn end(context: &LifecycleContext, key: &str) {
-    let Some(mut memory) = context.state.get::<Memory>(SECTION, key) else {
+pub fn end<E>(context: &LifecycleContext<E>, key: &str) {
+    let Some(mut memory) = context.state.get(key) else {
         return;
     };
     if memory.unrecorded_stop.take().is_some()
-        && let Err(error) = context.state.set(SECTION, key, &memory)
+        && let Err(error) = context.state.set(key, &memory)
     {
         tracing::warn!(%error, key, "cannot forget a recorded stop");
     }
@@ -49,7 +49,7 @@ const TAIL_BYTES: u64 = 1 << 20;
 
 /// Whether the killed controller wrote the event after all (it was killed between writing it
 /// and forgetting it): the same event, container and issue time in the log's last MiB.
-fn already_written(context: &LifecycleContext, stop: &UnrecordedStop) -> bool {
+fn already_written<E>(context: &LifecycleContext<E>, stop: &UnrecordedStop) -> bool {
     use std::io::{Read, Seek, SeekFrom};
     let Some(path) = context.recorder.log_path() else {
         return false;
@@ -76,22 +76,20 @@ fn already_written(context: &LifecycleContext, stop: &UnrecordedStop) -> bool {
         .any(|line| needles.iter().all(|needle| line.contains(needle.as_str())))
 }
 
-fn write(context: &LifecycleContext, stop: UnrecordedStop, outcome: &str) {
+fn write<E>(context: &LifecycleContext<E>, stop: UnrecordedStop, outcome: &str) {
     if already_written(context, &stop) {
         return;
     }
     let mut details = stop.details;
     details["outcome"] = json!(outcome);
     details["recorded_after_restart"] = json!(true);
-    context
-        .recorder
-        .emit(&stop.event, Some(&stop.user), details);
+    context.recorder.emit(stop.event, Some(&stop.user), details);
 }
 
 /// Settles a stop a previous controller left unrecorded, before this pass plans the container:
 /// a container no longer live was stopped, so the event is written now; a live one was not,
 /// and the plan decides its stop again.
-pub fn settle(context: &LifecycleContext, memory: &mut Memory, live: bool) {
+pub fn settle<E>(context: &LifecycleContext<E>, memory: &mut Memory, live: bool) {
     if let Some(stop) = memory.unrecorded_stop.take()
         && !live
     {
@@ -101,11 +99,11 @@ pub fn settle(context: &LifecycleContext, memory: &mut Memory, live: bool) {
 
 /// Forgets what this policy remembered of containers that no longer exist, writing the event
 /// of a stop left unrecorded (the container went, so the stop happened).
-pub fn forget_gone(context: &LifecycleContext, policy: &str, present: &HashSet<&str>) {
+pub fn forget_gone<E>(context: &LifecycleContext<E>, policy: &str, present: &HashSet<&str>) {
     let prefix = format!("{policy}/");
     let gone: Vec<String> = context
         .state
-        .keys(SECTION)
+        .keys()
         .into_iter()
         .filter(|key| {
             key.strip_prefix(&prefix)
@@ -118,7 +116,7 @@ pub fn forget_gone(context: &LifecycleContext, policy: &str, present: &HashSet<&
     for key in &gone {
         if let Some(stop) = context
             .state
-            .get::<Memory>(SECTION, key)
+            .get(key)
             .and_then(|memory| memory.unrecorded_stop)
         {
             write(
@@ -130,7 +128,7 @@ pub fn forget_gone(context: &LifecycleContext, policy: &str, present: &HashSet<&
     }
     // One write for all of them: after an upgrade there can be thousands.
     let keys: Vec<&str> = gone.iter().map(String::as_str).collect();
-    if let Err(error) = context.state.remove_all(SECTION, &keys) {
+    if let Err(error) = context.state.remove_all(&keys) {
         tracing::warn!(%error, "cannot forget removed containers' timers");
     }
 }

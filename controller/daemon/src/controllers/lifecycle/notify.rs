@@ -1,18 +1,26 @@
-//! Telling a container's owner what will happen: every terminal they are logged into (from
-//! utmp) and the container's alert file (through a bind mount, else `docker exec`).
+//! Telling a container's owner: every pseudo-terminal they are logged into (from utmp) and the
+//! container's alert file, resolved inside the container — never, as root, through a path or a
+//! terminal line a user controls.
+//!
+//! # Guarantees
+//! - Terminals: only `pts/<n>` lines of utmp, opened as `/dev/pts/<n>` with `O_NOFOLLOW`, and
+//!   only when that is a character device owned by the user; anything else is ignored and
+//!   reported.
+//! - Alert file: see `ds01_host::container_fs` (no symlinks, inside the container's root, a
+//!   regular file, written with the owner's fsuid).
 
 use std::{io::Write, os::unix::fs::OpenOptionsExt, path::Path};
 
-use ds01_host::docker::DockerClient;
+use ds01_host::container_fs::{self, ContainerFsError, PinnedDirectory};
+use serde_json::{Value, json};
 
-use super::signals::host_path_parts;
 use crate::inventory::ContainerRecord;
 
 /// Size of one `struct utmp` record on Linux x86-64 and aarch64.
 const UTMP_RECORD: usize = 384;
 const USER_PROCESS: i16 = 7;
 
-/// The terminals (`pts/3`, `tty1`) where `user` is logged in, from a utmp file.
+/// The terminal lines (`pts/3`, as written, unchecked) where `user` is logged in, from utmp.
 #[must_use]
 pub fn terminals_of(utmp: &Path, user: &str) -> Vec<String> {
     let Ok(bytes) = std::fs::read(utmp) else {
@@ -27,86 +35,167 @@ pub fn terminals_of(utmp: &Path, user: &str) -> Vec<String> {
         .filter(|record| i16::from_ne_bytes([record[0], record[1]]) == USER_PROCESS)
         .filter(|record| text(&record[44..76]) == user)
         .map(|record| text(&record[8..40]))
-        .filter(|line| !line.is_empty() && !line.contains('/') || line.starts_with("pts/"))
+        .filter(|line| !line.is_empty())
         .collect()
 }
 
-/// Writes `message` to each terminal of `user` without ever blocking on one.
-pub fn to_terminals(user: &str, message: &str) -> usize {
-    let mut delivered = 0;
-    for line in terminals_of(Path::new("/var/run/utmp"), user) {
+/// What reached the terminals.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Terminals {
+    /// Terminals written to.
+    pub delivered: usize,
+    /// Lines not written to, each with why.
+    pub ignored: Vec<String>,
+}
+
+/// `pts/<digits>` only.
+fn pts_number(line: &str) -> Option<&str> {
+    line.strip_prefix("pts/")
+        .filter(|number| !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Writes `message` to each terminal of `user` (uid `uid`) listed in `utmp` under `/dev`,
+/// without ever blocking on one.
+#[must_use]
+pub fn to_terminals(utmp: &Path, dev: &Path, user: &str, uid: u32, message: &str) -> Terminals {
+    let mut result = Terminals::default();
+    for line in terminals_of(utmp, user) {
+        let Some(number) = pts_number(&line) else {
+            result
+                .ignored
+                .push(format!("{}: not a pseudo-terminal line", escape(&line)));
+            continue;
+        };
+        let path = dev.join("pts").join(number);
         let opened = std::fs::OpenOptions::new()
-            .write(true)
-            .custom_flags(nix::libc::O_NOCTTY | nix::libc::O_NONBLOCK)
-            .open(Path::new("/dev").join(&line));
-        if let Ok(mut terminal) = opened
-            && terminal
-                .write_all(format!("\r\n{message}\r\n").as_bytes())
-                .is_ok()
+            .append(true)
+            .custom_flags(nix::libc::O_NOCTTY | nix::libc::O_NONBLOCK | nix::libc::O_NOFOLLOW)
+            .open(&path);
+        let mut terminal = match opened {
+            Ok(terminal) => terminal,
+            Err(error) => {
+                result.ignored.push(format!("{line}: {error}"));
+                continue;
+            }
+        };
+        let owned = terminal.metadata().is_ok_and(|metadata| {
+            use std::os::unix::fs::{FileTypeExt, MetadataExt};
+            metadata.file_type().is_char_device() && metadata.uid() == uid
+        });
+        if !owned {
+            result
+                .ignored
+                .push(format!("{line}: not a terminal owned by {user}"));
+            continue;
+        }
+        if terminal
+            .write_all(format!("\r\n{}\r\n", message.replace('\n', "\r\n")).as_bytes())
+            .is_ok()
         {
-            delivered += 1;
+            result.delivered += 1;
+        }
+    }
+    result
+}
+
+/// Control characters escaped, for reports of what a user wrote.
+fn escape(text: &str) -> String {
+    text.chars().flat_map(char::escape_default).collect()
+}
+
+/// Appends `message` to the alert file inside the running container.
+///
+/// # Errors
+/// Why it was not delivered (for the event).
+pub fn to_container_file(
+    proc_root: &Path,
+    record: &ContainerRecord,
+    file: &str,
+    message: &str,
+) -> Result<(), ContainerFsError> {
+    let pid = record
+        .info
+        .pid
+        .ok_or(ContainerFsError::NotRunning { pid: 0 })?;
+    container_fs::open_root(proc_root, pid, &record.info.id)?
+        .append_as_owner(file, &format!("{message}\n"))
+}
+
+/// Pins the alert file's directory while the container runs, so a notice can follow its stop.
+///
+/// # Errors
+/// Why it could not.
+pub fn pin_container_file(
+    proc_root: &Path,
+    record: &ContainerRecord,
+    file: &str,
+) -> Result<PinnedDirectory, ContainerFsError> {
+    let pid = record
+        .info
+        .pid
+        .ok_or(ContainerFsError::NotRunning { pid: 0 })?;
+    container_fs::open_root(proc_root, pid, &record.info.id)?.pin_directory_of(file)
+}
+
+/// Where a notice went, for the event's `delivered` details.
+#[must_use]
+pub fn delivery(terminals: Option<&Terminals>, alert_file: &Result<(), ContainerFsError>) -> Value {
+    let mut delivered = json!({
+        "alert_file": match alert_file {
+            Ok(()) => "appended".to_owned(),
+            Err(error) => format!("not written: {error}"),
+        },
+    });
+    if let Some(terminals) = terminals {
+        delivered["terminals"] = json!(terminals.delivered);
+        if !terminals.ignored.is_empty() {
+            delivered["terminals_ignored"] = json!(terminals.ignored);
         }
     }
     delivered
 }
 
-/// How a warning reached the container's alert file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Delivery {
-    /// Appended through the host path of a bind mount.
-    Mount,
-    /// Appended by a command run inside the container (its CPU use is the controller's).
-    Exec,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Appends `message` to the container's alert file. Through a bind mount the file is opened
-/// without following symlinks (the directory belongs to the user), else a command inside the
-/// container appends it.
-///
-/// # Errors
-/// A sentence saying why it could not.
-pub async fn to_container(
-    client: &DockerClient,
-    record: &ContainerRecord,
-    file: &str,
-    message: &str,
-) -> Result<Delivery, String> {
-    if let Some((source, rest)) = host_path_parts(record, file) {
-        let path = std::path::PathBuf::from(format!("{}{rest}", source.display()));
-        let refuse = |why: &str| format!("not appending to {}: {why}", path.display());
-        // The directories below the mount point belong to the container's user: none of them
-        // may be a symlink leading out of it.
-        let mut inside = source.clone();
-        let components: Vec<&str> = rest.split('/').filter(|part| !part.is_empty()).collect();
-        let symlink_on_the_way = components
-            .iter()
-            .take(components.len().saturating_sub(1))
-            .any(|part| {
-                inside.push(part);
-                std::fs::symlink_metadata(&inside)
-                    .is_ok_and(|metadata| metadata.file_type().is_symlink())
-            });
-        if symlink_on_the_way {
-            return Err(refuse("a directory on the way is a symlink"));
-        }
-        let mut handle = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .custom_flags(nix::libc::O_NOFOLLOW)
-            .open(&path)
-            .map_err(|error| refuse(&error.to_string()))?;
-        handle
-            .write_all(format!("{message}\n").as_bytes())
-            .map_err(|error| refuse(&error.to_string()))?;
-        return Ok(Delivery::Mount);
+    fn utmp_record(line: &str, user: &str) -> Vec<u8> {
+        let mut record = vec![0_u8; UTMP_RECORD];
+        record[0..2].copy_from_slice(&USER_PROCESS.to_ne_bytes());
+        record[8..8 + line.len()].copy_from_slice(line.as_bytes());
+        record[44..44 + user.len()].copy_from_slice(user.as_bytes());
+        record
     }
-    let script = "mkdir -p \"$(dirname \"$2\")\" 2>/dev/null; printf '%s\\n' \"$1\" >> \"$2\"";
-    let command = ["sh", "-c", script, "ds01-notify", message, file]
-        .map(str::to_owned)
-        .to_vec();
-    client
-        .exec_detached(&record.info.id, command)
-        .await
-        .map_err(|error| ds01_runtime::error_chain(&error))?;
-    Ok(Delivery::Exec)
+
+    #[test]
+    fn only_pts_lines_owned_by_the_user_are_written_and_the_rest_is_reported() {
+        let directory = tempfile::tempdir().expect("tempdir");
+        let dev = directory.path().join("dev");
+        std::fs::create_dir_all(dev.join("pts")).expect("mkdir");
+        // A regular file where a terminal should be, and a symlink to a file of root's.
+        std::fs::write(dev.join("pts/4"), b"").expect("write");
+        let target = directory.path().join("shadow");
+        std::fs::write(&target, b"secret").expect("write");
+        std::os::unix::fs::symlink(&target, dev.join("pts/5")).expect("symlink");
+        let mut utmp = Vec::new();
+        for line in [
+            "pts/../../etc/shadow",
+            "sda",
+            "mem",
+            "pts/4",
+            "pts/5",
+            "pts/x",
+        ] {
+            utmp.extend(utmp_record(line, "mallory"));
+        }
+        let utmp_path = directory.path().join("utmp");
+        std::fs::write(&utmp_path, utmp).expect("write utmp");
+        let result = to_terminals(&utmp_path, &dev, "mallory", 1000, "hello");
+        assert_eq!(result.delivered, 0);
+        assert_eq!(result.ignored.len(), 6, "{:?}", result.ignored);
+        assert!(result.ignored[0].contains("not a pseudo-terminal"));
+        assert!(result.ignored[3].contains("not a terminal owned by mallory"));
+        assert_eq!(std::fs::read(&target).expect("read"), b"secret");
+        assert_eq!(std::fs::read(dev.join("pts/4")).expect("read"), b"");
+    }
 }

@@ -1,28 +1,32 @@
 //! The ContainerLifecyclePolicy planner for one container: idle episodes, runtime deadlines,
-//! warnings, stops and cleanup — a pure function of the container, its resolved limits, one
-//! sample of its signals, the controller's memory and `now`.
+//! warnings, stops, cleanup and what comes next — a pure function of the container, its
+//! resolved limits, one sample of its signals, the controller's memory, the high-demand factor
+//! and `now`.
 //!
 //! # Guarantees
-//! - Protected containers, the controller's own, containers outside `scope` and exempt users
-//!   are never acted on.
+//! - Protected containers, the controller's own, containers outside `scope` and exempt limits
+//!   are never acted on (an exempt container gets one notice per episode instead of a stop).
 //! - A container is idle only when every signal that applies to it is known and below its
 //!   threshold: an unknown signal is shown as unknown and never counts as idle.
+//! - Idle time counts from the start of the first sample window measured idle, never before
+//!   `startupGrace` ends; the stop is due at that time plus the (high-demand scaled) timeout.
 //! - Each warning goes out once per idle episode (idle) or per run (runtime); the stop is
-//!   planned for the deadline itself, and the next look is scheduled for the next deadline.
+//!   planned for the deadline itself; a deadline that cannot be computed is "never", not "now".
 
 use std::time::Duration;
 
 use ds01_host::ContainerState;
 use ds01_spec::{OnIdle, resolve::ResolvedLimits};
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
+
+pub use super::memory::{LimitKind, Memory, UnrecordedStop};
 
 /// The container as the planner needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Subject {
     /// State.
     pub state: ContainerState,
-    /// Creation, last start, last exit.
+    /// Creation.
     pub created_at: Option<Timestamp>,
     /// Last start.
     pub started_at: Option<Timestamp>,
@@ -45,37 +49,17 @@ pub struct Sample {
     pub network: Option<u64>,
     /// A keep-alive file younger than `keepAlive.maxAge` exists.
     pub keep_alive: bool,
+    /// When the window these values measure began (the previous counter reading).
+    pub window_start: Option<Timestamp>,
 }
 
-/// What the planner remembers per container (persisted).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Memory {
-    /// Start of the current idle episode.
-    pub idle_since: Option<Timestamp>,
-    /// Idle warnings sent in this episode (indexes into `warnAt.idle`).
-    pub idle_warned: Vec<usize>,
-    /// The run the runtime warnings belong to (its `StartedAt`).
-    pub run: Option<Timestamp>,
-    /// Runtime warnings sent in this run.
-    pub runtime_warned: Vec<usize>,
-    /// `lifecycle.exempt` was reported.
-    pub exempt_reported: bool,
-    /// A stop issued whose event is not written yet (see `ledger`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unrecorded_stop: Option<UnrecordedStop>,
-}
-
-/// The event of a stop, remembered before the stop is issued and forgotten once written.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct UnrecordedStop {
-    /// `lifecycle.idle_stop` or `lifecycle.runtime_stop`.
-    pub event: String,
-    /// The owner.
-    pub user: String,
-    /// The event's details, without its outcome.
-    pub details: serde_json::Value,
+/// What sets off a warning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WarnTrigger {
+    /// `warnAt`: this percent of the limit reached.
+    Percent(u8),
+    /// `warnBefore`: this long before the action.
+    Before(Duration),
 }
 
 /// One thing to do.
@@ -83,29 +67,48 @@ pub struct UnrecordedStop {
 pub enum Step {
     /// Warn the owner.
     Warn {
-        /// `idle` or `runtime`.
-        kind: &'static str,
-        /// Percent of the limit reached.
-        percent: u8,
+        /// Which limit.
+        kind: LimitKind,
+        /// What set it off.
+        trigger: WarnTrigger,
         /// When the action happens.
         deadline: Timestamp,
     },
     /// Stop (and remove, for `stopAndRemove` on idle).
     Stop {
-        /// `idle` or `runtime`.
-        reason: &'static str,
+        /// Which limit.
+        reason: LimitKind,
         /// Remove after stopping.
         remove: bool,
         /// When the stop became due.
         deadline: Timestamp,
     },
-    /// Remove a stopped or never-started container.
+    /// Remove a stopped or never-started container — only if it is still as it was seen.
     Remove {
         /// `removeAfterStop`, `gpuHoldAfterStop` or `createdTimeout`.
         reason: &'static str,
+        /// The state, start and exit the decision was based on.
+        expected: Expected,
     },
     /// Report once that the user is exempt.
     ReportExempt,
+    /// Tell an exempt owner, once per episode or run, that the limit would have applied now.
+    ExemptNotice {
+        /// Which limit.
+        kind: LimitKind,
+    },
+}
+
+/// The container as a removal decision saw it; a removal of a container that changed since is
+/// not done.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expected {
+    /// State.
+    pub state: ContainerState,
+    /// Last start.
+    pub started_at: Option<Timestamp>,
+    /// Last exit.
+    pub finished_at: Option<Timestamp>,
 }
 
 impl Step {
@@ -114,6 +117,19 @@ impl Step {
     pub fn is_destructive(&self) -> bool {
         matches!(self, Step::Stop { .. } | Step::Remove { .. })
     }
+}
+
+/// An action the plan expects to take later, for previews, `describe` and `get`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Upcoming {
+    /// When.
+    pub at: Timestamp,
+    /// `stop`, `stop and remove` or `remove`.
+    pub action: &'static str,
+    /// The limit and its source (`idleTimeout 30m from users.alice`).
+    pub reason: String,
+    /// What it assumes, when it is not certain (`if idle from now on`).
+    pub assuming: Option<&'static str>,
 }
 
 /// The planner's answer for one container.
@@ -129,17 +145,43 @@ pub struct Plan {
     pub note: Option<String>,
     /// Whether it counts as idle now.
     pub idle: bool,
+    /// What comes later, soonest first.
+    pub upcoming: Vec<Upcoming>,
 }
 
-fn add(at: Timestamp, duration: Duration) -> Timestamp {
+/// `at + duration`, saturating at the largest timestamp: a deadline too far to compute is
+/// "never", never "now".
+#[must_use]
+pub fn add(at: Timestamp, duration: Duration) -> Timestamp {
     jiff::SignedDuration::try_from(duration)
         .ok()
         .and_then(|delta| at.checked_add(delta).ok())
-        .unwrap_or(at)
+        .unwrap_or(Timestamp::MAX)
+}
+
+fn sub(at: Timestamp, duration: Duration) -> Timestamp {
+    jiff::SignedDuration::try_from(duration)
+        .ok()
+        .and_then(|delta| at.checked_sub(delta).ok())
+        .unwrap_or(Timestamp::MIN)
 }
 
 fn fraction_of(duration: Duration, percent: f64) -> Duration {
     duration.mul_f64((percent / 100.0).clamp(0.0, 1.0))
+}
+
+impl Plan {
+    pub(super) fn wake_at(&mut self, at: Timestamp) {
+        self.next_deadline = Some(self.next_deadline.map_or(at, |existing| existing.min(at)));
+    }
+
+    fn due(&mut self, deadline: Timestamp, now: Timestamp, step: Step) {
+        if now >= deadline {
+            self.steps.push(step);
+        } else {
+            self.wake_at(deadline);
+        }
+    }
 }
 
 /// Decides for one container. `idle_factor` is the high-demand factor (1.0 when demand is
@@ -159,6 +201,7 @@ pub fn plan(
         next_deadline: None,
         note: None,
         idle: false,
+        upcoming: Vec::new(),
     };
     if let Some(why) = &subject.untouchable {
         result.note = Some(why.clone());
@@ -168,215 +211,141 @@ pub fn plan(
         result.steps.push(Step::ReportExempt);
         result.memory.exempt_reported = true;
     }
+    let expected = Expected {
+        state: subject.state,
+        started_at: subject.started_at,
+        finished_at: subject.finished_at,
+    };
     match subject.state {
-        ContainerState::Running => running(subject, limits, sample, idle_factor, now, &mut result),
+        ContainerState::Running => {
+            super::running::plan_running(subject, limits, sample, idle_factor, now, &mut result);
+        }
         ContainerState::Exited | ContainerState::Dead => {
-            result.memory.idle_since = None;
-            result.memory.idle_warned.clear();
-            let (limit, reason) = if subject.has_gpu {
-                (limits.gpu_hold_after_stop.value, "gpuHoldAfterStop")
+            result.memory.end_episode();
+            let (limit, reason, source) = if subject.has_gpu {
+                (
+                    limits.gpu_hold_after_stop.value,
+                    "gpuHoldAfterStop",
+                    &limits.gpu_hold_after_stop.source,
+                )
             } else {
-                (limits.remove_after_stop.value, "removeAfterStop")
+                (
+                    limits.remove_after_stop.value,
+                    "removeAfterStop",
+                    &limits.remove_after_stop.source,
+                )
             };
             if let (Some(limit), Some(finished)) = (limit, subject.finished_at) {
-                deadline_step(
-                    add(finished, limit.std()),
-                    now,
-                    Step::Remove { reason },
-                    &mut result,
+                let deadline = add(finished, limit.std());
+                result.upcoming(
+                    deadline,
+                    "remove",
+                    format!("{reason} {limit} from {source}"),
                 );
+                result.due(deadline, now, Step::Remove { reason, expected });
             }
         }
         ContainerState::Created => {
             if let (Some(limit), Some(created)) = (limits.created_timeout.value, subject.created_at)
             {
-                deadline_step(
-                    add(created, limit.std()),
+                let deadline = add(created, limit.std());
+                result.upcoming(
+                    deadline,
+                    "remove",
+                    format!(
+                        "createdTimeout {limit} from {}",
+                        limits.created_timeout.source
+                    ),
+                );
+                result.due(
+                    deadline,
                     now,
                     Step::Remove {
                         reason: "createdTimeout",
+                        expected,
                     },
-                    &mut result,
                 );
             }
         }
         _ => {}
     }
+    result.upcoming.sort_by_key(|upcoming| upcoming.at);
     result
 }
 
-fn deadline_step(deadline: Timestamp, now: Timestamp, step: Step, result: &mut Plan) {
-    if now >= deadline {
-        result.steps.push(step);
-    } else {
-        result.next_deadline = Some(
-            result
-                .next_deadline
-                .map_or(deadline, |existing| existing.min(deadline)),
-        );
+impl Plan {
+    pub(super) fn upcoming(&mut self, at: Timestamp, action: &'static str, reason: String) {
+        self.upcoming.push(Upcoming {
+            at,
+            action,
+            reason,
+            assuming: None,
+        });
     }
-}
 
-fn running(
-    subject: &Subject,
-    limits: &ResolvedLimits,
-    sample: &Sample,
-    idle_factor: f64,
-    now: Timestamp,
-    result: &mut Plan,
-) {
-    let Some(started) = subject.started_at else {
-        result.note = Some("no start time yet".to_owned());
-        return;
-    };
-    // Runtime: warnings once per run, the stop at the deadline itself.
-    if result.memory.run != Some(started) {
-        result.memory.run = Some(started);
-        result.memory.runtime_warned.clear();
-        result.memory.idle_since = None;
-        result.memory.idle_warned.clear();
+    /// Warnings of one limit: `warnAt` fractions counted from `from`, `warnBefore` lead times
+    /// before `deadline`; each sent once (indexes remembered in `sent`/`sent_before`).
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one call site per limit; a struct would only rename them"
+    )]
+    pub(super) fn warnings(
+        &mut self,
+        kind: LimitKind,
+        from: Timestamp,
+        limit: Duration,
+        (fractions, leads): (&[ds01_spec::Percent], &[ds01_spec::Duration]),
+        (sent, sent_before): (&mut Vec<usize>, &mut Vec<usize>),
+        deadline: Timestamp,
+        now: Timestamp,
+    ) {
+        for (index, fraction) in fractions.iter().enumerate() {
+            let due = add(from, fraction_of(limit, fraction.value()));
+            #[expect(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                reason = "percentages are 0-100"
+            )]
+            let trigger = WarnTrigger::Percent(fraction.value().round() as u8);
+            self.warning(kind, trigger, (due, deadline, now), index, sent);
+        }
+        for (index, lead) in leads.iter().enumerate() {
+            let due = sub(deadline, lead.std()).max(from);
+            let trigger = WarnTrigger::Before(lead.std());
+            self.warning(kind, trigger, (due, deadline, now), index, sent_before);
+        }
+        self.wake_at(deadline);
     }
-    if let Some(max_runtime) = limits.max_runtime.value {
-        let deadline = add(started, max_runtime.std());
-        if now >= deadline {
-            result.steps.push(Step::Stop {
-                reason: "runtime",
-                remove: false,
+
+    fn warning(
+        &mut self,
+        kind: LimitKind,
+        trigger: WarnTrigger,
+        (due, deadline, now): (Timestamp, Timestamp, Timestamp),
+        index: usize,
+        sent: &mut Vec<usize>,
+    ) {
+        if now < due {
+            self.wake_at(due);
+        } else if !sent.contains(&index) {
+            sent.push(index);
+            self.steps.push(Step::Warn {
+                kind,
+                trigger,
                 deadline,
             });
-            return;
         }
-        let mut warned = std::mem::take(&mut result.memory.runtime_warned);
-        warnings(
-            "runtime",
-            started,
-            max_runtime.std(),
-            &limits.warn_at_runtime.value,
-            &mut warned,
-            deadline,
-            now,
-            result,
-        );
-        result.memory.runtime_warned = warned;
     }
-    // Idle.
-    if now < add(started, limits.startup_grace.value.std()) {
-        result.note = Some(format!(
-            "within startupGrace ({})",
-            limits.startup_grace.value
-        ));
-        result.memory.idle_since = None;
-        result.memory.idle_warned.clear();
-        return;
-    }
-    let unknown: Vec<&str> = [
-        ("gpu", subject.has_gpu && sample.gpu.is_none()),
-        ("cpu", sample.cpu.is_none()),
-        ("network", sample.network.is_none()),
-    ]
-    .into_iter()
-    .filter_map(|(name, missing)| missing.then_some(name))
-    .collect();
-    let active = (subject.has_gpu
-        && sample
-            .gpu
-            .is_some_and(|gpu| gpu >= limits.gpu_util_below.value.value()))
-        || sample
-            .cpu
-            .is_some_and(|cpu| cpu >= limits.cpu_below.value.value())
-        || sample
-            .network
-            .is_some_and(|bytes| bytes >= limits.network_below.value.bytes());
-    if active || sample.keep_alive {
-        // Activity, or a fresh keep-alive file, ends the episode.
-        if sample.keep_alive {
-            result.note = Some("a fresh keep-alive file holds off idle stops".to_owned());
-        }
-        result.memory.idle_since = None;
-        result.memory.idle_warned.clear();
-        return;
-    }
-    if !unknown.is_empty() {
-        // Missing data decides nothing: the episode neither advances to an action nor ends.
-        result.note = Some(format!(
-            "signal unknown: {} (never counted as idle)",
-            unknown.join(", ")
-        ));
-        return;
-    }
-    result.idle = true;
-    let Some(timeout) = limits.idle_timeout.value else {
-        return;
-    };
-    let timeout = timeout.std().mul_f64(idle_factor.clamp(0.0, 1.0));
-    let since = *result.memory.idle_since.get_or_insert(now);
-    let deadline = add(since, timeout);
-    if now >= deadline {
-        result.steps.push(Step::Stop {
-            reason: "idle",
-            remove: limits.on_idle.value == OnIdle::StopAndRemove,
-            deadline,
-        });
-        return;
-    }
-    let mut warned = std::mem::take(&mut result.memory.idle_warned);
-    warnings(
-        "idle",
-        since,
-        timeout,
-        &limits.warn_at_idle.value,
-        &mut warned,
-        deadline,
-        now,
-        result,
-    );
-    result.memory.idle_warned = warned;
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one call site per limit; a struct would only rename them"
-)]
-fn warnings(
-    kind: &'static str,
-    from: Timestamp,
-    limit: Duration,
-    fractions: &[ds01_spec::Percent],
-    sent: &mut Vec<usize>,
-    deadline: Timestamp,
-    now: Timestamp,
-    result: &mut Plan,
-) {
-    for (index, fraction) in fractions.iter().enumerate() {
-        let due = add(from, fraction_of(limit, fraction.value()));
-        if now >= due {
-            if !sent.contains(&index) {
-                sent.push(index);
-                #[expect(
-                    clippy::cast_possible_truncation,
-                    clippy::cast_sign_loss,
-                    reason = "percentages are 0-100"
-                )]
-                let percent = fraction.value().round() as u8;
-                result.steps.push(Step::Warn {
-                    kind,
-                    percent,
-                    deadline,
-                });
-            }
-        } else {
-            result.next_deadline = Some(
-                result
-                    .next_deadline
-                    .map_or(due, |existing| existing.min(due)),
-            );
-        }
+/// The action an idle stop takes, in words.
+#[must_use]
+pub fn idle_action(limits: &ResolvedLimits) -> &'static str {
+    if limits.on_idle.value == OnIdle::StopAndRemove {
+        "stop and remove"
+    } else {
+        "stop"
     }
-    result.next_deadline = Some(
-        result
-            .next_deadline
-            .map_or(deadline, |existing| existing.min(deadline)),
-    );
 }
 
 #[cfg(test)]

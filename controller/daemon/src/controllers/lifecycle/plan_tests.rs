@@ -42,12 +42,21 @@ fn running(has_gpu: bool) -> Subject {
     }
 }
 
+fn expected(subject: &Subject) -> Expected {
+    Expected {
+        state: subject.state,
+        started_at: subject.started_at,
+        finished_at: subject.finished_at,
+    }
+}
+
 fn quiet() -> Sample {
     Sample {
         gpu: Some(0.0),
         cpu: Some(0.5),
         network: Some(100),
         keep_alive: false,
+        window_start: None,
     }
 }
 
@@ -85,23 +94,23 @@ fn an_idle_container_is_warned_at_80_and_95_percent_then_stopped_and_removed_at_
             (
                 90,
                 Step::Warn {
-                    kind: "idle",
-                    percent: 80,
+                    kind: LimitKind::Idle,
+                    trigger: WarnTrigger::Percent(80),
                     deadline: expected_deadline
                 }
             ),
             (
                 105,
                 Step::Warn {
-                    kind: "idle",
-                    percent: 95,
+                    kind: LimitKind::Idle,
+                    trigger: WarnTrigger::Percent(95),
                     deadline: expected_deadline
                 }
             ),
             (
                 110,
                 Step::Stop {
-                    reason: "idle",
+                    reason: LimitKind::Idle,
                     remove: true,
                     deadline: expected_deadline
                 }
@@ -109,7 +118,7 @@ fn an_idle_container_is_warned_at_80_and_95_percent_then_stopped_and_removed_at_
             (
                 111,
                 Step::Stop {
-                    reason: "idle",
+                    reason: LimitKind::Idle,
                     remove: true,
                     deadline: expected_deadline
                 }
@@ -117,7 +126,7 @@ fn an_idle_container_is_warned_at_80_and_95_percent_then_stopped_and_removed_at_
             (
                 112,
                 Step::Stop {
-                    reason: "idle",
+                    reason: LimitKind::Idle,
                     remove: true,
                     deadline: expected_deadline
                 }
@@ -125,7 +134,7 @@ fn an_idle_container_is_warned_at_80_and_95_percent_then_stopped_and_removed_at_
             (
                 113,
                 Step::Stop {
-                    reason: "idle",
+                    reason: LimitKind::Idle,
                     remove: true,
                     deadline: expected_deadline
                 }
@@ -133,7 +142,7 @@ fn an_idle_container_is_warned_at_80_and_95_percent_then_stopped_and_removed_at_
             (
                 114,
                 Step::Stop {
-                    reason: "idle",
+                    reason: LimitKind::Idle,
                     remove: true,
                     deadline: expected_deadline
                 }
@@ -141,7 +150,7 @@ fn an_idle_container_is_warned_at_80_and_95_percent_then_stopped_and_removed_at_
             (
                 115,
                 Step::Stop {
-                    reason: "idle",
+                    reason: LimitKind::Idle,
                     remove: true,
                     deadline: expected_deadline
                 }
@@ -258,23 +267,23 @@ fn max_runtime_warns_once_per_run_and_stops_at_the_deadline() {
             (
                 75,
                 Step::Warn {
-                    kind: "runtime",
-                    percent: 75,
+                    kind: LimitKind::Runtime,
+                    trigger: WarnTrigger::Percent(75),
                     deadline
                 }
             ),
             (
                 90,
                 Step::Warn {
-                    kind: "runtime",
-                    percent: 90,
+                    kind: LimitKind::Runtime,
+                    trigger: WarnTrigger::Percent(90),
                     deadline
                 }
             ),
             (
                 100,
                 Step::Stop {
-                    reason: "runtime",
+                    reason: LimitKind::Runtime,
                     remove: false,
                     deadline
                 }
@@ -282,7 +291,7 @@ fn max_runtime_warns_once_per_run_and_stops_at_the_deadline() {
             (
                 101,
                 Step::Stop {
-                    reason: "runtime",
+                    reason: LimitKind::Runtime,
                     remove: false,
                     deadline
                 }
@@ -345,7 +354,8 @@ fn stopped_and_never_started_containers_are_removed_after_their_holds() {
         )
         .steps,
         [Step::Remove {
-            reason: "removeAfterStop"
+            reason: "removeAfterStop",
+            expected: expected(&exited(false))
         }]
     );
     assert_eq!(
@@ -359,7 +369,8 @@ fn stopped_and_never_started_containers_are_removed_after_their_holds() {
         )
         .steps,
         [Step::Remove {
-            reason: "gpuHoldAfterStop"
+            reason: "gpuHoldAfterStop",
+            expected: expected(&exited(true))
         }]
     );
     let created = Subject {
@@ -381,7 +392,8 @@ fn stopped_and_never_started_containers_are_removed_after_their_holds() {
         )
         .steps,
         [Step::Remove {
-            reason: "createdTimeout"
+            reason: "createdTimeout",
+            expected: expected(&created)
         }]
     );
     assert_eq!(

@@ -1,131 +1,90 @@
-//! What a lifecycle policy would do to the containers there now, for `apply --dry-run`: runtime
-//! stops and removals at their exact times, idle stops at the earliest time they could come.
+//! What a lifecycle policy would do to the containers there now, for `apply --dry-run`: the
+//! same pass enforcement plans, on the latest samples and what the policy remembers, with every
+//! upcoming action and its time.
 
-use ds01_spec::{ContainerLifecyclePolicySpec, OnIdle, api::PreviewAction, resolve};
+use ds01_spec::{ContainerLifecyclePolicySpec, api::PreviewAction};
 
-use super::executor::{LifecycleViews, members_files, untouchable};
-use crate::inventory::Inventory;
+use super::{
+    members::Membership,
+    observe::{self, LatestSamples},
+    pass::{Observation, PassInput, Recordable, plan_pass},
+    plan::Memory,
+};
+use crate::{inventory::Inventory, state_file::Section};
 
-fn add(at: jiff::Timestamp, duration: ds01_spec::Duration) -> jiff::Timestamp {
-    jiff::SignedDuration::try_from(duration.std())
-        .ok()
-        .and_then(|delta| at.checked_add(delta).ok())
-        .unwrap_or(at)
+/// What previews read besides the inventory.
+#[derive(Clone, Debug)]
+pub struct PreviewSources {
+    /// The latest sample of each container.
+    pub samples: LatestSamples,
+    /// What applied policies remember (a re-applied policy keeps its episodes).
+    pub memory: Section<Memory>,
 }
 
-/// The actions `spec` would take, soonest first.
+/// The actions `spec` (applied as `name`) would take, soonest first. `membership` is what the
+/// caller could read of its members files.
 #[must_use]
 pub fn preview(
     reference: &str,
+    name: &str,
     spec: &ContainerLifecyclePolicySpec,
     inventory: &Inventory,
-    views: &LifecycleViews,
+    sources: &PreviewSources,
+    membership: &Membership,
+    now: jiff::Timestamp,
 ) -> Vec<PreviewAction> {
-    let now = jiff::Timestamp::now();
-    let file_members = members_files(spec);
-    let views = views
+    let samples = sources
+        .samples
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let mut actions: Vec<(jiff::Timestamp, PreviewAction)> = Vec::new();
-    for record in inventory.containers.values() {
-        if untouchable(record, spec).is_some() {
-            continue;
-        }
-        let limits = resolve::resolve(
-            spec,
-            resolve::Subject {
-                user: &record.user,
-                origin: &record.origin,
-            },
-            &file_members,
-            now,
-        );
-        let mut push = |at: jiff::Timestamp, action: &str, reason: String| {
-            actions.push((
-                at,
-                PreviewAction {
-                    resource: reference.to_owned(),
-                    container: record.info.name.clone(),
-                    user: record.user.clone(),
-                    action: action.to_owned(),
-                    at: format!("{:.0}", at.max(now)),
-                    reason,
-                },
-            ));
-        };
-        match record.info.state {
-            ds01_host::ContainerState::Running => {
-                if let (Some(limit), Some(started)) =
-                    (limits.max_runtime.value, record.info.started_at)
-                {
-                    push(
-                        add(started, limit),
-                        "stop",
-                        format!("maxRuntime {limit} from {}", limits.max_runtime.source),
-                    );
-                }
-                if let Some(limit) = limits.idle_timeout.value {
-                    let idle_since = views
-                        .get(&record.info.id)
-                        .and_then(|view| view["idleSince"].as_str())
-                        .and_then(|text| text.parse().ok());
-                    let action = if limits.on_idle.value == OnIdle::StopAndRemove {
-                        "stop and remove"
-                    } else {
-                        "stop"
-                    };
-                    let (from, when) = idle_since.map_or((now, "if idle from now on"), |since| {
-                        (since, "idle since then")
-                    });
-                    push(
-                        add(from, limit),
-                        action,
-                        format!(
-                            "idleTimeout {limit} from {} ({when})",
-                            limits.idle_timeout.source
-                        ),
-                    );
-                }
-            }
-            ds01_host::ContainerState::Exited | ds01_host::ContainerState::Dead => {
-                let (limit, source, name) = if record.info.gpu.has_gpu {
-                    (
-                        limits.gpu_hold_after_stop.value,
-                        &limits.gpu_hold_after_stop.source,
-                        "gpuHoldAfterStop",
-                    )
-                } else {
-                    (
-                        limits.remove_after_stop.value,
-                        &limits.remove_after_stop.source,
-                        "removeAfterStop",
-                    )
+    let containers: Vec<Observation> = inventory
+        .containers
+        .values()
+        .map(|record| Observation {
+            record: record.clone(),
+            sample: samples.get(&record.info.id).cloned().unwrap_or_default(),
+            memory: sources
+                .memory
+                .get(&format!("{name}/{}", record.info.id))
+                .unwrap_or_default(),
+            stopping: false,
+        })
+        .collect();
+    drop(samples);
+    let own = observe::own(inventory);
+    let input = PassInput {
+        spec,
+        dry_run: true,
+        containers: &containers,
+        membership,
+        demand: observe::demand(inventory),
+        own: &own,
+        recordable: Recordable::Yes,
+    };
+    let pass = plan_pass(&input, now);
+    let mut actions: Vec<(jiff::Timestamp, PreviewAction)> = pass
+        .decisions
+        .iter()
+        .flat_map(|decision| {
+            decision.plan.upcoming.iter().map(move |upcoming| {
+                let reason = match upcoming.assuming {
+                    Some(assuming) => format!("{} ({assuming})", upcoming.reason),
+                    None => upcoming.reason.clone(),
                 };
-                if let (Some(limit), Some(finished)) = (limit, record.info.finished_at) {
-                    push(
-                        add(finished, limit),
-                        "remove",
-                        format!("{name} {limit} from {source}"),
-                    );
-                }
-            }
-            ds01_host::ContainerState::Created => {
-                if let (Some(limit), Some(created)) =
-                    (limits.created_timeout.value, record.info.created_at)
-                {
-                    push(
-                        add(created, limit),
-                        "remove",
-                        format!(
-                            "createdTimeout {limit} from {}",
-                            limits.created_timeout.source
-                        ),
-                    );
-                }
-            }
-            _ => {}
-        }
-    }
+                (
+                    upcoming.at,
+                    PreviewAction {
+                        resource: reference.to_owned(),
+                        container: decision.record.info.name.clone(),
+                        user: decision.record.user.clone(),
+                        action: upcoming.action.to_owned(),
+                        at: format!("{:.3}", upcoming.at.max(now)),
+                        reason,
+                    },
+                )
+            })
+        })
+        .collect();
     actions.sort_by_key(|(at, _)| *at);
     actions.into_iter().map(|(_, action)| action).collect()
 }

@@ -1,11 +1,12 @@
 //! Sampling a container's idle signals: CPU from its cgroup's usage counter, network from its
-//! namespace's `/proc/<pid>/net/dev` (deltas, never cumulative counters), GPU from NVML (and,
-//! for MIG devices, DCGM's engine activity of their GPU instance), and the keep-alive file
-//! through the host path of a bind mount.
+//! namespace's `/proc/<pid>/net/dev` (deltas over a window, never cumulative counters), GPU
+//! from NVML (and, for MIG devices, DCGM's engine activity of their GPU instance), and the
+//! keep-alive file, read inside the container's root without following symlinks.
 
 use std::{collections::HashMap, path::Path, time::Duration};
 
 use ds01_host::{cgroup, process};
+use jiff::Timestamp;
 use tokio::time::Instant;
 
 use super::{mig_activity::MigActivity, plan::Sample};
@@ -20,48 +21,64 @@ pub struct Sampler {
 #[derive(Debug, Clone)]
 struct Counters {
     at: Instant,
+    wall: Timestamp,
     cpu_ns: Option<u64>,
     network_bytes: Option<u64>,
     cpu: Option<f64>,
     network: Option<u64>,
+    /// The window `cpu` and `network` measure began at this reading's predecessor.
+    window_start: Option<Timestamp>,
+}
+
+/// What sampling needs besides the container.
+#[derive(Clone, Copy, Debug)]
+pub struct SampleSettings<'a> {
+    /// `/proc`.
+    pub proc_root: &'a Path,
+    /// `sampleInterval`.
+    pub interval: Duration,
+    /// `keepAlive.file` inside the container.
+    pub keep_alive_file: &'a str,
+    /// `keepAlive.maxAge`.
+    pub keep_alive_age: Duration,
 }
 
 impl Sampler {
-    /// One sample of `record`'s signals. Counters are read at most once per `interval`
-    /// (passes in between reuse the last deltas, so "bytes per interval" keeps its meaning); a
-    /// counter seen for the first time gives `None` (unknown) until there is a delta.
+    /// One sample of `record`'s counters and keep-alive file, with `gpu` already known.
+    /// Counters are read at most once per `interval` (passes in between reuse the last
+    /// deltas, so "bytes per interval" keeps its meaning); a counter seen for the first time
+    /// gives `None` (unknown) until there is a delta.
     pub fn sample(
         &mut self,
         record: &ContainerRecord,
-        inventory: &Inventory,
-        proc_root: &Path,
-        interval: Duration,
-        keep_alive: (&str, Duration),
-        mig: Option<&MigActivity>,
+        gpu: Option<f64>,
+        settings: SampleSettings<'_>,
+        now: Timestamp,
     ) -> Sample {
-        let now = Instant::now();
-        let gpu = gpu_signal(record, inventory, mig);
-        let keep_alive = keep_alive_fresh(record, keep_alive.0, keep_alive.1);
+        let monotonic = Instant::now();
+        let keep_alive = keep_alive_fresh(record, settings);
         if let Some(previous) = self
             .previous
             .get(&record.info.id)
-            .filter(|previous| now.duration_since(previous.at) < interval)
+            .filter(|previous| monotonic.duration_since(previous.at) < settings.interval)
         {
             return Sample {
                 gpu,
                 cpu: previous.cpu,
                 network: previous.network,
                 keep_alive,
+                window_start: previous.window_start,
             };
         }
         let pid = record.info.pid;
+        let proc_root = settings.proc_root;
         let cpu_ns = pid
             .and_then(|pid| cgroup::cgroup_paths_of_pid(proc_root, pid).ok())
             .and_then(|paths| cgroup::cpu_usage_nanos(Path::new("/sys/fs/cgroup"), &paths));
         let network_bytes = pid.and_then(|pid| process::network_bytes(proc_root, pid).ok());
-        let (cpu, network) = match self.previous.get(&record.info.id) {
-            Some(previous) if now > previous.at => {
-                let elapsed = now.duration_since(previous.at).as_secs_f64();
+        let (cpu, network, window_start) = match self.previous.get(&record.info.id) {
+            Some(previous) if monotonic > previous.at => {
+                let elapsed = monotonic.duration_since(previous.at).as_secs_f64();
                 #[expect(
                     clippy::cast_precision_loss,
                     reason = "nanosecond deltas over a sample interval"
@@ -79,20 +96,23 @@ impl Sampler {
                 let network = network_bytes
                     .zip(previous.network_bytes)
                     .map(|(now, then)| {
-                        (now.saturating_sub(then) as f64 * interval.as_secs_f64() / elapsed) as u64
+                        (now.saturating_sub(then) as f64 * settings.interval.as_secs_f64()
+                            / elapsed) as u64
                     });
-                (cpu, network)
+                (cpu, network, Some(previous.wall))
             }
-            _ => (None, None),
+            _ => (None, None, None),
         };
         self.previous.insert(
             record.info.id.clone(),
             Counters {
-                at: now,
+                at: monotonic,
+                wall: now,
                 cpu_ns,
                 network_bytes,
                 cpu,
                 network,
+                window_start,
             },
         );
         Sample {
@@ -100,13 +120,8 @@ impl Sampler {
             cpu,
             network,
             keep_alive,
+            window_start,
         }
-    }
-
-    /// Drops a container's counters so its next sample starts a fresh delta (after the
-    /// controller itself ran something inside it, which must not count as the owner's activity).
-    pub fn rebaseline(&mut self, id: &str) {
-        self.previous.remove(id);
     }
 
     /// Forgets containers that no longer exist.
@@ -116,9 +131,10 @@ impl Sampler {
 }
 
 /// Device utilisation when the container holds its GPUs alone; its processes' SM utilisation
-/// when a GPU is shared; on a MIG device, the engine activity of its GPU instance from DCGM.
-/// Unknown when any of these is missing.
-fn gpu_signal(
+/// when a GPU is shared (unknown when it has processes there but NVML gave no samples for
+/// them); on a MIG device, the engine activity of its GPU instance from DCGM. UUIDs NVML does
+/// not report are not this host's GPUs and are skipped. Unknown when any value is missing.
+pub fn gpu_signal(
     record: &ContainerRecord,
     inventory: &Inventory,
     mig: Option<&MigActivity>,
@@ -127,9 +143,18 @@ fn gpu_signal(
         return None;
     }
     let mut utilization: f64 = 0.0;
+    let mut measured = false;
     for uuid in &record.gpu_uuids {
         let Some(gpu) = inventory.gpus.gpus.iter().find(|gpu| gpu.uuid == *uuid) else {
-            utilization = utilization.max(mig_signal(uuid, inventory, mig?)?);
+            let is_mig_device = inventory
+                .gpus
+                .gpus
+                .iter()
+                .any(|gpu| gpu.mig_devices.iter().any(|device| device.uuid == *uuid));
+            if is_mig_device {
+                utilization = utilization.max(mig_signal(uuid, inventory, mig?)?);
+                measured = true;
+            }
             continue;
         };
         let shared = inventory.containers.values().any(|other| {
@@ -141,22 +166,27 @@ fn gpu_signal(
             let mine: Vec<u32> = inventory
                 .gpu_processes
                 .iter()
-                .filter(|process| matches!(&process.placement, crate::inventory::gpu_watch::Placement::Container { id } if *id == record.info.id))
+                .filter(|process| process.parent_gpu_uuid == *uuid)
+                .filter(|process| matches!(&process.placement, crate::inventory::gpu_watch::Placement::Container { id, .. } if *id == record.info.id))
                 .map(|process| process.identity.pid)
                 .collect();
-            f64::from(
-                gpu.process_utilization
-                    .iter()
-                    .filter(|(pid, _)| mine.contains(pid))
-                    .map(|(_, sm)| *sm)
-                    .sum::<u32>(),
-            )
+            let samples: Vec<u32> = gpu
+                .process_utilization
+                .iter()
+                .filter(|(pid, _)| mine.contains(pid))
+                .map(|(_, sm)| *sm)
+                .collect();
+            if !mine.is_empty() && samples.is_empty() {
+                return None;
+            }
+            f64::from(samples.iter().sum::<u32>())
         } else {
             f64::from(gpu.utilization_gpu?)
         };
         utilization = utilization.max(value);
+        measured = true;
     }
-    Some(utilization)
+    measured.then_some(utilization)
 }
 
 /// Percent engine activity of the GPU instance behind MIG device `uuid`.
@@ -181,52 +211,17 @@ pub fn holds_mig_device(record: &ContainerRecord, inventory: &Inventory) -> bool
     })
 }
 
-/// A keep-alive file younger than `max_age`, read through the host path of the bind mount
-/// that contains it, else through the container's root (`/proc/<pid>/root`). Nothing runs in
-/// the container, so the check itself is never activity; a symlink is not followed.
-fn keep_alive_fresh(record: &ContainerRecord, file: &str, max_age: Duration) -> bool {
-    let path = host_path(record, file).or_else(|| {
-        record
-            .info
-            .pid
-            .map(|pid| std::path::PathBuf::from(format!("/proc/{pid}/root{file}")))
-    });
-    let Some(path) = path else { return false };
-    std::fs::symlink_metadata(path)
+/// A keep-alive file younger than `keepAlive.maxAge`, read inside the container's root
+/// (`/proc/<pid>/root`) without following symlinks: nothing runs in the container, so the
+/// check itself is never activity, and no symlink can make it read a host file.
+fn keep_alive_fresh(record: &ContainerRecord, settings: SampleSettings<'_>) -> bool {
+    let Some(pid) = record.info.pid else {
+        return false;
+    };
+    ds01_host::container_fs::open_root(settings.proc_root, pid, &record.info.id)
+        .and_then(|root| root.modified(settings.keep_alive_file))
         .ok()
-        .filter(std::fs::Metadata::is_file)
-        .and_then(|metadata| metadata.modified().ok())
+        .flatten()
         .and_then(|modified| modified.elapsed().ok())
-        .is_some_and(|age| age < max_age)
-}
-
-/// The host path of `path` inside the container, when a bind mount covers it.
-#[must_use]
-pub fn host_path(record: &ContainerRecord, path: &str) -> Option<std::path::PathBuf> {
-    host_path_parts(record, path)
-        .map(|(source, rest)| std::path::PathBuf::from(format!("{}{rest}", source.display())))
-}
-
-/// The bind mount's host source covering `path` and the rest of `path` below the mount point.
-#[must_use]
-pub fn host_path_parts(
-    record: &ContainerRecord,
-    path: &str,
-) -> Option<(std::path::PathBuf, String)> {
-    record
-        .info
-        .mounts
-        .iter()
-        .filter(|mount| mount.kind == "bind")
-        .filter_map(|mount| {
-            let rest = path.strip_prefix(mount.destination.trim_end_matches('/'))?;
-            (rest.is_empty() || rest.starts_with('/')).then(|| {
-                (
-                    mount.destination.len(),
-                    (std::path::PathBuf::from(&mount.source), rest.to_owned()),
-                )
-            })
-        })
-        .max_by_key(|(length, _)| *length)
-        .map(|(_, parts)| parts)
+        .is_some_and(|age| age < settings.keep_alive_age)
 }

@@ -1,24 +1,29 @@
 //! The GpuOrphanPolicy reconciler: build the observation from the inventory and `/proc`,
 //! plan, signal by verified identity, reset under the GPU-maintenance lock, report.
 
+use ds01_spec::EventType;
 use std::{collections::HashSet, path::PathBuf, sync::Arc, time::Duration};
 
-use ds01_host::{docker::DockerClient, process::ProcessIdentity};
+use ds01_host::{
+    docker::DockerClient,
+    process::{IdentitySignal, ProcessIdentity, SignalOutcome},
+};
 use ds01_runtime::{Action, ReconcileError, Reconciler};
 use ds01_spec::{GpuOrphanPolicySpec, Kind, PolicyMode, SpecBody};
-use nix::sys::signal::Signal;
 use serde_json::json;
 
-use super::plan::{Memory, Observed, ObservedGpu, ObservedProcess, Placement, Plan, Step, plan};
+use super::plan::{
+    Memory, Observed, ObservedGpu, ObservedProcess, Placement, Plan, Settings, Step, plan, stale,
+};
 use crate::{
     controllers::status::StatusBoard,
     inventory::{SharedInventory, gpu_watch},
     recorder::Recorder,
     spec_store::SpecStore,
-    state_file::StateFile,
+    state_file::Section,
 };
 
-const SECTION: &str = "gpuOrphanPolicy";
+pub const SECTION: &str = "gpuOrphanPolicy";
 
 /// What the reconciler works with.
 pub struct OrphanContext {
@@ -33,13 +38,15 @@ pub struct OrphanContext {
     /// Shared with the DCGM exporter controller: one GPU maintenance action at a time.
     pub maintenance: Arc<tokio::sync::Mutex<()>>,
     /// Persistent memory.
-    pub state: Arc<StateFile>,
+    pub state: Section<Memory>,
     /// `/proc`.
     pub proc_root: PathBuf,
     /// Docker, to stop the exporter around a reset.
     pub docker: tokio::sync::Mutex<DockerClient>,
     /// `--dry-run`.
     pub dry_run: bool,
+    /// `--gpu-poll-interval`: snapshots older than two of these decide nothing.
+    pub gpu_poll_interval: Duration,
 }
 
 /// Reconciles one `GpuOrphanPolicy`, keyed by name.
@@ -62,42 +69,54 @@ impl Reconciler<String> for OrphanReconciler {
             .spec_of(Kind::GpuOrphanPolicy, &name);
         let Some((SpecBody::GpuOrphanPolicy(spec), generation)) = stored else {
             context.board.remove(Kind::GpuOrphanPolicy, &name);
-            let _ = context.state.remove(SECTION, &name);
+            let _ = context.state.remove(&name);
             return Ok(Action::await_change());
         };
         let mut spec = spec;
         if context.dry_run {
             spec.mode = PolicyMode::DryRun;
         }
-        let memory: Memory = context.state.get(SECTION, &name).unwrap_or_default();
-        let Some(observed) = observe(context, &memory) else {
-            let conditions = [("Ready", "False", "ObservationIncomplete", "Docker or the GPU backend is not observed right now; nothing is done until both are".to_owned())];
-            context.board.set(
-                Kind::GpuOrphanPolicy,
-                &name,
-                generation,
-                &conditions,
-                json!({}),
-            );
-            return Ok(Action::requeue(Duration::from_secs(5)));
+        let memory: Memory = context.state.get(&name).unwrap_or_default();
+        let settings = Settings {
+            basis: Settings::basis(generation, spec.mode),
+            max_snapshot_age: context.gpu_poll_interval * 2,
         };
-        let decided = plan(&observed, &spec, &memory, jiff::Timestamp::now());
+        let now = jiff::Timestamp::now();
+        let observed = observe(context, &memory)
+            .and_then(|observed| stale(&observed, &settings, now).map_or(Ok(observed), Err));
+        let observed = match observed {
+            Ok(observed) => observed,
+            Err(why) => {
+                let conditions = [("Ready", "False", "ObservationIncomplete", why)];
+                context.board.set(
+                    Kind::GpuOrphanPolicy,
+                    &name,
+                    generation,
+                    &conditions,
+                    json!({}),
+                );
+                return Ok(Action::requeue(Duration::from_secs(5)));
+            }
+        };
+        let decided = plan(&observed, &spec, &memory, &settings, now);
         for (kind, user, details) in &decided.events {
             let mut details = details.clone();
             details["policy"] = json!(name);
-            context.recorder.emit(kind, user.as_deref(), details);
+            context.recorder.emit(*kind, user.as_deref(), details);
         }
         let mut last_reset = None;
         for step in &decided.steps {
             match step {
-                Step::Terminate(identity) => signal(context, *identity, Signal::SIGTERM),
-                Step::Kill(identity) => signal(context, *identity, Signal::SIGKILL),
+                Step::Terminate(identity) => {
+                    signal(context, *identity, IdentitySignal::Terminate);
+                }
+                Step::Kill(identity) => signal(context, *identity, IdentitySignal::Kill),
                 Step::Reset { uuid, index } => {
                     last_reset = Some(reset(context, &spec, uuid, *index).await)
                 }
             }
         }
-        if let Err(error) = context.state.set(SECTION, &name, &decided.memory) {
+        if let Err(error) = context.state.set(&name, &decided.memory) {
             tracing::warn!(%error, "cannot persist the orphan policy's memory");
         }
         report(context, &name, generation, &spec, &decided, last_reset);
@@ -114,29 +133,35 @@ impl Reconciler<String> for OrphanReconciler {
     }
 }
 
-/// Builds the observation; `None` when Docker or the GPU backend is not observed (missing data
-/// means doing nothing).
-fn observe(context: &OrphanContext, memory: &Memory) -> Option<Observed> {
+/// Builds the observation; `Err(why)` when Docker or the GPU backend is not observed (missing
+/// data means doing nothing).
+fn observe(context: &OrphanContext, memory: &Memory) -> Result<Observed, String> {
     let inventory = context
         .inventory
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if !inventory.docker.connected
-        || inventory.gpu.last_poll.is_none()
-        || inventory
-            .gpus
-            .errors
-            .iter()
-            .any(|error| error.contains("device count"))
-    {
-        return None;
+    if !inventory.docker.connected {
+        return Err("Docker is not observed right now; nothing is done until it is".to_owned());
     }
-    let live_containers: HashSet<String> = inventory
-        .containers
-        .values()
-        .filter(|record| record.info.state.is_live())
-        .map(|record| record.info.id.clone())
-        .collect();
+    let Some(polled_at) = inventory.gpu.last_poll else {
+        return Err(
+            "the GPU backend has not been polled yet; nothing is done until it is".to_owned(),
+        );
+    };
+    if let Some(error) = inventory.gpus.errors.first() {
+        return Err(format!(
+            "NVML cannot list the GPUs ({error}); nothing is done until it can"
+        ));
+    }
+    let mut live_containers = HashSet::new();
+    let mut stopped_containers = HashSet::new();
+    for record in inventory.containers.values() {
+        if record.info.state.is_live() {
+            live_containers.insert(record.info.id.clone());
+        } else {
+            stopped_containers.insert(record.info.id.clone());
+        }
+    }
     let processes = inventory
         .gpu_processes
         .iter()
@@ -148,10 +173,16 @@ fn observe(context: &OrphanContext, memory: &Memory) -> Option<Observed> {
             // ghost, whatever the snapshot said.
             placement: match &process.placement {
                 _ if !exists(&context.proc_root, process.identity) => Placement::Ghost,
-                gpu_watch::Placement::Container { id } => Placement::Container(id.clone()),
+                gpu_watch::Placement::Container { id, nested } => Placement::Container(
+                    std::iter::once(id.clone())
+                        .chain(nested.iter().cloned())
+                        .collect(),
+                ),
+                gpu_watch::Placement::Foreign { cgroup } => Placement::Foreign(cgroup.clone()),
                 gpu_watch::Placement::Host => Placement::Host,
                 gpu_watch::Placement::Ghost => Placement::Ghost,
             },
+            uid: process.uid,
             user: process.user.clone(),
             name: process.name.clone(),
             cmdline: process.cmdline.clone(),
@@ -163,30 +194,15 @@ fn observe(context: &OrphanContext, memory: &Memory) -> Option<Observed> {
         .gpus
         .iter()
         .filter(|gpu| !gpu.uuid.is_empty())
-        .map(|gpu| {
-            let devices: Vec<&str> = std::iter::once(gpu.uuid.as_str())
-                .chain(gpu.mig_devices.iter().map(|mig| mig.uuid.as_str()))
-                .collect();
-            let holders = inventory
-                .containers
-                .values()
-                .filter(|record| {
-                    record.info.state.is_live()
-                        && record
-                            .gpu_uuids
-                            .iter()
-                            .any(|held| devices.contains(&held.as_str()))
-                })
-                .map(|record| record.info.name.clone())
-                .collect();
-            ObservedGpu {
-                uuid: gpu.uuid.clone(),
-                index: gpu.index,
-                mig: gpu.mig_enabled == Some(true),
-                holders,
-            }
+        .map(|gpu| ObservedGpu {
+            uuid: gpu.uuid.clone(),
+            index: gpu.index,
+            mig: gpu.mig_enabled,
+            holders: holders(&inventory, gpu),
+            incomplete: (!gpu.errors.is_empty()).then(|| gpu.errors.join("; ")),
         })
         .collect();
+    let removed_containers = inventory.removed.keys().cloned().collect();
     drop(inventory);
     let alive = memory
         .tracked
@@ -194,12 +210,56 @@ fn observe(context: &OrphanContext, memory: &Memory) -> Option<Observed> {
         .map(|tracked| tracked.identity)
         .filter(|identity| is_alive(&context.proc_root, *identity))
         .collect();
-    Some(Observed {
+    Ok(Observed {
+        polled_at,
         processes,
         live_containers,
+        stopped_containers,
+        removed_containers,
         gpus,
         alive,
     })
+}
+
+/// Running containers that hold or claim `gpu` (or one of its MIG devices) in any form, and
+/// running containers with GPU access the controller could not resolve to devices of this host
+/// (an index or slot it cannot place may be this GPU; a UUID NVML does not report is not).
+fn holders(
+    inventory: &crate::inventory::Inventory,
+    gpu: &ds01_host::gpu::GpuDevice,
+) -> Vec<String> {
+    let devices: Vec<&str> = std::iter::once(gpu.uuid.as_str())
+        .chain(gpu.mig_devices.iter().map(|mig| mig.uuid.as_str()))
+        .collect();
+    let known: HashSet<&str> = inventory
+        .gpus
+        .gpus
+        .iter()
+        .flat_map(|gpu| {
+            std::iter::once(gpu.uuid.as_str())
+                .chain(gpu.mig_devices.iter().map(|mig| mig.uuid.as_str()))
+        })
+        .collect();
+    inventory
+        .containers
+        .values()
+        .filter(|record| record.info.state.is_live())
+        .filter(|record| {
+            let held = record
+                .gpu_uuids
+                .iter()
+                .any(|held| devices.contains(&held.as_str()));
+            let unresolved = record.info.gpu.has_gpu
+                && (record.gpu_uuids.is_empty()
+                    || record.gpu_uuids.iter().any(|held| {
+                        !known.contains(held.as_str())
+                            && !held.starts_with("GPU-")
+                            && !held.starts_with("MIG-")
+                    }));
+            held || unresolved
+        })
+        .map(|record| record.info.name.clone())
+        .collect()
 }
 
 /// The same process (pid and start time) is still in `/proc`, zombie or not.
@@ -218,22 +278,23 @@ fn is_alive(proc_root: &std::path::Path, identity: ProcessIdentity) -> bool {
         .is_some_and(|process| process.identity == identity && !process.is_zombie())
 }
 
-/// Signals a process only if it is still the same process (pid and start time).
-fn signal(context: &OrphanContext, identity: ProcessIdentity, signal: Signal) {
-    if !is_alive(&context.proc_root, identity) {
-        return;
-    }
-    let Ok(pid) = i32::try_from(identity.pid) else {
-        return;
-    };
-    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal) {
-        Ok(()) => tracing::info!(
+/// Signals a process only if it is still the same process (pid and start time), through a
+/// pidfd so that a reused pid can never receive it.
+fn signal(context: &OrphanContext, identity: ProcessIdentity, signal: IdentitySignal) {
+    match ds01_host::process::signal_identity(&context.proc_root, identity, signal) {
+        Ok(SignalOutcome::Sent) => tracing::info!(
             pid = identity.pid,
             ?signal,
             "signalled an orphaned GPU process"
         ),
+        Ok(outcome) => tracing::info!(
+            pid = identity.pid,
+            ?signal,
+            ?outcome,
+            "not signalled: the process is no longer the one judged an orphan"
+        ),
         Err(error) => {
-            tracing::warn!(pid = identity.pid, ?signal, %error, "cannot signal an orphaned GPU process")
+            tracing::warn!(pid = identity.pid, ?signal, %error, "cannot signal an orphaned GPU process");
         }
     }
 }
@@ -282,11 +343,11 @@ async fn reset(
     let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let (kind, result) = match &outcome {
         Ok(output) => (
-            "gpu.reset",
+            EventType::Reset,
             json!({ "gpu": uuid, "index": index, "command": argv, "output": output.trim(), "duration_ms": millis }),
         ),
         Err(error) => (
-            "gpu.reset_failed",
+            EventType::ResetFailed,
             json!({ "gpu": uuid, "index": index, "command": argv, "error": error, "duration_ms": millis }),
         ),
     };

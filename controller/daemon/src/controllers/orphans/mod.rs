@@ -1,4 +1,5 @@
 //! GpuOrphanPolicy: "GPUs must be orphan-free".
 
+pub mod classify;
 pub mod executor;
 pub mod plan;

@@ -1,155 +1,29 @@
-//! The GpuOrphanPolicy planner: which GPU processes are orphans, when each may be signalled,
-//! and when a freed GPU may be reset — a pure function of one observation, the policy, the
-//! controller's memory and `now`.
+//! The GpuOrphanPolicy planner: when each orphan may be signalled and when a freed GPU may be
+//! reset — a pure function of one observation, the policy, the controller's memory and `now`.
 //!
 //! # Guarantees
-//! - A process in a running container, a system process, a ghost (listed by NVML, gone from
-//!   `/proc`) and a zombie are never signalled.
-//! - A process is signalled only after the same identity (pid and start time) was seen as an
-//!   orphan in at least two observations spanning `gracePeriod`; a pid whose start time
-//!   changed is a different process and starts over.
-//! - SIGTERM, then SIGKILL after `killAfter`, then a final check: still alive → reported as
-//!   unkillable once.
-//! - A GPU is reset only after orphans were removed from it, when no live process is left on
-//!   it, no running container holds it and MIG is off; otherwise the skip is reported with its
-//!   reason.
+//! - A process is signalled only after the same identity (pid and start time) was classified
+//!   an orphan in at least two distinct NVML polls spanning `gracePeriod`; a pid whose start
+//!   time changed is a different process and starts over.
+//! - Nothing is decided on a snapshot older than the allowed age (a hung poll never turns one
+//!   sighting into a kill).
+//! - Dry run remembers nothing enforcement acts on (no SIGTERM time), and memory built under
+//!   another generation or mode of the spec is dropped: a switch from dry run starts from
+//!   SIGTERM. SIGKILL follows only a SIGTERM this policy sent in enforce mode, and only while
+//!   the identity is still classified an orphan.
+//! - A GPU is reset only after orphans were removed from it, when NVML's view of it is complete,
+//!   no live process is left on it, nothing running holds or claims it and MIG is off;
+//!   otherwise the skip is reported with its reason.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 use ds01_host::process::ProcessIdentity;
-use ds01_spec::{GpuOrphanPolicySpec, HostProcessAction, PolicyMode};
+use ds01_spec::{EventType, GpuOrphanPolicySpec, PolicyMode};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-/// Where a GPU process lives.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Placement {
-    /// In this container's cgroup.
-    Container(String),
-    /// Outside containers.
-    Host,
-    /// Listed by NVML, gone from `/proc`.
-    Ghost,
-}
-
-/// One GPU process of the observation.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ObservedProcess {
-    /// Pid and start time.
-    pub identity: ProcessIdentity,
-    /// GPU or MIG device UUID it runs on.
-    pub gpu: String,
-    /// The physical GPU's UUID.
-    pub parent_gpu: String,
-    /// Where it lives.
-    pub placement: Placement,
-    /// Owner.
-    pub user: Option<String>,
-    /// Short name.
-    pub name: String,
-    /// Command line.
-    pub cmdline: String,
-    /// Exited, not reaped.
-    pub zombie: bool,
-}
-
-/// One physical GPU.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ObservedGpu {
-    /// UUID.
-    pub uuid: String,
-    /// NVML index.
-    pub index: u32,
-    /// MIG enabled.
-    pub mig: bool,
-    /// Running containers that hold it (device requests or GPU labels).
-    pub holders: Vec<String>,
-}
-
-/// One observation.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Observed {
-    /// Every GPU process.
-    pub processes: Vec<ObservedProcess>,
-    /// Ids of containers that are running (or paused, restarting).
-    pub live_containers: HashSet<String>,
-    /// The GPUs.
-    pub gpus: Vec<ObservedGpu>,
-    /// Identities still alive in `/proc`, for the processes being terminated.
-    pub alive: HashSet<ProcessIdentity>,
-}
-
-/// A process's class.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Class {
-    /// In a running container: never touched.
-    Container,
-    /// A system process: never touched.
-    System,
-    /// A host process of an allowed user: never touched.
-    AllowedHost,
-    /// A host process, reported (with `hostProcesses: report`).
-    Host,
-    /// Listed by NVML but gone.
-    Ghost,
-    /// A zombie.
-    Zombie,
-    /// An orphan, and why.
-    Orphan(String),
-}
-
-impl Class {
-    /// Short name for status and `get processes`.
-    #[must_use]
-    pub fn label(&self) -> &'static str {
-        match self {
-            Class::Container => "container",
-            Class::System => "system",
-            Class::AllowedHost => "allowed-host",
-            Class::Host => "host",
-            Class::Ghost => "ghost",
-            Class::Zombie => "zombie",
-            Class::Orphan(_) => "orphan",
-        }
-    }
-}
-
-/// Classifies one process.
-#[must_use]
-pub fn classify(
-    process: &ObservedProcess,
-    observed: &Observed,
-    spec: &GpuOrphanPolicySpec,
-) -> Class {
-    if spec.system_processes.contains(&process.name) {
-        return Class::System;
-    }
-    match &process.placement {
-        Placement::Ghost => Class::Ghost,
-        _ if process.zombie => Class::Zombie,
-        Placement::Container(id) if observed.live_containers.contains(id) => Class::Container,
-        Placement::Container(id) => Class::Orphan(format!(
-            "its container {} is not running",
-            id.get(..12).unwrap_or(id)
-        )),
-        Placement::Host
-            if process
-                .user
-                .as_ref()
-                .is_some_and(|user| spec.allowed_host_users.contains(user)) =>
-        {
-            Class::AllowedHost
-        }
-        Placement::Host if spec.host_processes == HostProcessAction::Kill => {
-            Class::Orphan(format!(
-                "a host process of {}, who is not in allowedHostUsers",
-                process.user.as_deref().unwrap_or("an unknown user")
-            ))
-        }
-        Placement::Host => Class::Host,
-    }
-}
+pub use super::classify::{Class, Observed, ObservedGpu, ObservedProcess, Placement, classify};
 
 /// An orphan being watched, or being terminated.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -157,11 +31,14 @@ pub fn classify(
 pub struct Tracked {
     /// Identity.
     pub identity: ProcessIdentity,
-    /// First seen as an orphan.
+    /// Poll time of its first sighting as an orphan.
     pub first_seen: Timestamp,
-    /// Observations as an orphan.
+    /// Poll time of its latest sighting as an orphan.
+    #[serde(default)]
+    pub last_seen: Option<Timestamp>,
+    /// Distinct polls it was seen in as an orphan.
     pub observations: u32,
-    /// GPU (device) and physical GPU.
+    /// GPU (device).
     pub gpu: String,
     /// Physical GPU.
     pub parent_gpu: String,
@@ -171,22 +48,31 @@ pub struct Tracked {
     pub cmdline: String,
     /// Why it is an orphan.
     pub reason: String,
-    /// SIGTERM sent at.
+    /// SIGTERM sent at (enforce mode only).
     pub terminated_at: Option<Timestamp>,
     /// SIGKILL sent at.
     pub killed_at: Option<Timestamp>,
     /// Reported unkillable.
     pub unkillable: bool,
+    /// Dry run reported what it would do (never acted on).
+    #[serde(default)]
+    pub dry_run_reported: bool,
 }
 
 /// What the controller remembers (persisted).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Memory {
+    /// The spec generation and mode this memory was built under.
+    #[serde(default)]
+    pub basis: String,
     /// Orphans by `pid:start`.
     pub tracked: BTreeMap<String, Tracked>,
     /// GPUs orphans were removed from, awaiting a reset decision.
     pub dirty_gpus: BTreeSet<String>,
+    /// Unknown processes already reported, by `pid:start`.
+    #[serde(default)]
+    pub unknown_reported: BTreeSet<String>,
 }
 
 /// An action.
@@ -211,13 +97,35 @@ pub struct Plan {
     /// Actions, in order.
     pub steps: Vec<Step>,
     /// Events: (type, user, details).
-    pub events: Vec<(&'static str, Option<String>, Value)>,
+    pub events: Vec<(EventType, Option<String>, Value)>,
     /// Next memory.
     pub memory: Memory,
     /// Processes by class, for status.
     pub classes: BTreeMap<&'static str, usize>,
     /// Identities reported unkillable and still alive.
     pub unkillable: Vec<ProcessIdentity>,
+}
+
+/// What the plan is decided under besides the spec.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// The spec's generation and effective mode (`7:enforce`); memory of another is dropped.
+    pub basis: String,
+    /// Snapshots older than this decide nothing.
+    pub max_snapshot_age: std::time::Duration,
+}
+
+impl Settings {
+    /// The basis string for a generation and mode.
+    #[must_use]
+    pub fn basis(generation: u64, mode: PolicyMode) -> String {
+        let mode = if mode == PolicyMode::DryRun {
+            "dryRun"
+        } else {
+            "enforce"
+        };
+        format!("{generation}:{mode}")
+    }
 }
 
 fn key(identity: ProcessIdentity) -> String {
@@ -242,92 +150,192 @@ fn details(tracked: &Tracked, dry_run: bool) -> Value {
     details
 }
 
+/// Whether the observation is too old to act on; `Some(why)` when it is.
+#[must_use]
+pub fn stale(observed: &Observed, settings: &Settings, now: Timestamp) -> Option<String> {
+    let age = elapsed(observed.polled_at, now);
+    (age > settings.max_snapshot_age).then(|| {
+        format!(
+            "the latest GPU snapshot is {:.1} s old (more than two poll intervals); nothing is decided on it",
+            age.as_secs_f64()
+        )
+    })
+}
+
 /// Decides.
 #[must_use]
 pub fn plan(
     observed: &Observed,
     spec: &GpuOrphanPolicySpec,
     memory: &Memory,
+    settings: &Settings,
     now: Timestamp,
 ) -> Plan {
-    let dry_run = spec.mode == PolicyMode::DryRun;
-    let mut next = Memory {
-        tracked: BTreeMap::new(),
-        dirty_gpus: memory.dirty_gpus.clone(),
+    let fresh;
+    let memory = if memory.basis == settings.basis {
+        memory
+    } else {
+        fresh = Memory {
+            basis: settings.basis.clone(),
+            ..Memory::default()
+        };
+        &fresh
     };
     let mut result = Plan {
         steps: Vec::new(),
         events: Vec::new(),
-        memory: Memory::default(),
+        memory: Memory {
+            basis: settings.basis.clone(),
+            tracked: BTreeMap::new(),
+            dirty_gpus: memory.dirty_gpus.clone(),
+            unknown_reported: BTreeSet::new(),
+        },
         classes: BTreeMap::new(),
         unkillable: Vec::new(),
     };
+    if stale(observed, settings, now).is_some() {
+        result.memory = memory.clone();
+        return result;
+    }
+    let mut orphans_now = BTreeSet::new();
     for process in &observed.processes {
         let class = classify(process, observed, spec);
         *result.classes.entry(class.label()).or_default() += 1;
-        let Class::Orphan(reason) = class else {
-            continue;
-        };
         let id = key(process.identity);
-        let mut tracked = memory.tracked.get(&id).cloned().unwrap_or_else(|| Tracked {
+        match class {
+            Class::Orphan(reason) => {
+                orphans_now.insert(id.clone());
+                let tracked = sight(
+                    process,
+                    reason,
+                    observed.polled_at,
+                    memory,
+                    spec,
+                    now,
+                    &mut result,
+                );
+                result.memory.tracked.insert(id, tracked);
+            }
+            Class::Unknown(reason) => {
+                if !memory.unknown_reported.contains(&id) {
+                    result.events.push((
+                        EventType::UnknownProcess,
+                        process.user.clone(),
+                        json!({ "pid": process.identity.pid, "start_time": process.identity.start_time, "cmdline": process.cmdline, "gpu": process.gpu, "reason": reason, "action": "none: only processes of containers this engine knows to be stopped or removed are ever signalled" }),
+                    ));
+                }
+                result.memory.unknown_reported.insert(id);
+            }
+            _ => {}
+        }
+    }
+    escalate(observed, spec, memory, &orphans_now, now, &mut result);
+    plan_resets(observed, spec, &mut result);
+    result
+}
+
+/// One more sighting of an orphan; SIGTERM (or, in dry run, its report) once graced.
+fn sight(
+    process: &ObservedProcess,
+    reason: String,
+    polled_at: Timestamp,
+    memory: &Memory,
+    spec: &GpuOrphanPolicySpec,
+    now: Timestamp,
+    result: &mut Plan,
+) -> Tracked {
+    let dry_run = spec.mode == PolicyMode::DryRun;
+    let mut tracked = memory
+        .tracked
+        .get(&key(process.identity))
+        .cloned()
+        .unwrap_or_else(|| Tracked {
             identity: process.identity,
-            first_seen: now,
+            first_seen: polled_at,
+            last_seen: None,
             observations: 0,
             gpu: process.gpu.clone(),
             parent_gpu: process.parent_gpu.clone(),
             user: process.user.clone(),
             cmdline: process.cmdline.clone(),
-            reason: reason.clone(),
+            reason,
             terminated_at: None,
             killed_at: None,
             unkillable: false,
+            dry_run_reported: false,
         });
+    if tracked.last_seen != Some(polled_at) {
+        tracked.last_seen = Some(polled_at);
         tracked.observations += 1;
         if tracked.observations == 1 {
             result.events.push((
-                "gpu.orphan_detected",
+                EventType::OrphanDetected,
                 tracked.user.clone(),
                 details(&tracked, dry_run),
             ));
         }
-        let graced = tracked.observations >= 2
-            && elapsed(tracked.first_seen, now) >= spec.grace_period.std();
-        if graced && tracked.terminated_at.is_none() {
-            tracked.terminated_at = Some(now);
-            result.events.push((
-                "gpu.orphan_terminated",
-                tracked.user.clone(),
-                details(&tracked, dry_run),
-            ));
-            if !dry_run {
-                result.steps.push(Step::Terminate(tracked.identity));
-                next.dirty_gpus.insert(tracked.parent_gpu.clone());
-            }
-        }
-        next.tracked.insert(id, tracked);
     }
-    // Processes being terminated: escalate, or let them go once gone.
+    let graced = tracked.observations >= 2
+        && elapsed(tracked.first_seen, polled_at) >= spec.grace_period.std();
+    if !graced {
+        return tracked;
+    }
+    if dry_run {
+        if !tracked.dry_run_reported {
+            tracked.dry_run_reported = true;
+            result.events.push((
+                EventType::OrphanTerminated,
+                tracked.user.clone(),
+                details(&tracked, true),
+            ));
+        }
+    } else if tracked.terminated_at.is_none() {
+        tracked.terminated_at = Some(now);
+        result.events.push((
+            EventType::OrphanTerminated,
+            tracked.user.clone(),
+            details(&tracked, false),
+        ));
+        result.steps.push(Step::Terminate(tracked.identity));
+        result.memory.dirty_gpus.insert(tracked.parent_gpu.clone());
+    }
+    tracked
+}
+
+/// Orphans this policy sent SIGTERM in enforce mode: SIGKILL after `killAfter` while they are
+/// still orphans and alive, then one unkillable report; forgotten once gone or no longer orphans.
+fn escalate(
+    observed: &Observed,
+    spec: &GpuOrphanPolicySpec,
+    memory: &Memory,
+    orphans_now: &BTreeSet<String>,
+    now: Timestamp,
+    result: &mut Plan,
+) {
+    if spec.mode == PolicyMode::DryRun {
+        return;
+    }
     for (id, previous) in &memory.tracked {
-        let Some(sent) = previous.terminated_at.filter(|_| !dry_run) else {
+        let Some(sent) = previous.terminated_at else {
             continue;
         };
-        if !observed.alive.contains(&previous.identity) {
-            next.tracked.remove(id);
+        if !observed.alive.contains(&previous.identity) || !orphans_now.contains(id) {
+            // Gone, or no longer an orphan (its user allowed, its container running again):
+            // never escalated.
+            result.memory.tracked.remove(id);
             continue;
         }
-        let mut tracked = next
-            .tracked
-            .get(id)
-            .cloned()
-            .unwrap_or_else(|| previous.clone());
+        let Some(tracked) = result.memory.tracked.get_mut(id) else {
+            continue;
+        };
         match tracked.killed_at {
             None if elapsed(sent, now) >= spec.terminate.kill_after.std() => {
                 tracked.killed_at = Some(now);
                 result.steps.push(Step::Kill(tracked.identity));
                 result.events.push((
-                    "gpu.orphan_killed",
+                    EventType::OrphanKilled,
                     tracked.user.clone(),
-                    details(&tracked, false),
+                    details(tracked, false),
                 ));
             }
             Some(killed)
@@ -336,9 +344,9 @@ pub fn plan(
             {
                 tracked.unkillable = true;
                 result.events.push((
-                    "gpu.orphan_unkillable",
+                    EventType::OrphanUnkillable,
                     tracked.user.clone(),
-                    details(&tracked, false),
+                    details(tracked, false),
                 ));
             }
             _ => {}
@@ -346,29 +354,25 @@ pub fn plan(
         if tracked.unkillable {
             result.unkillable.push(tracked.identity);
         }
-        next.tracked.insert(id.clone(), tracked);
     }
-    plan_resets(observed, spec, &mut next, &mut result);
-    result.memory = next;
-    result
 }
 
-fn plan_resets(
-    observed: &Observed,
-    spec: &GpuOrphanPolicySpec,
-    next: &mut Memory,
-    result: &mut Plan,
-) {
-    let dirty: Vec<String> = next.dirty_gpus.iter().cloned().collect();
+fn plan_resets(observed: &Observed, spec: &GpuOrphanPolicySpec, result: &mut Plan) {
+    let dirty: Vec<String> = result.memory.dirty_gpus.iter().cloned().collect();
     for uuid in dirty {
         // Wait while an orphan on it is still being terminated.
-        if next.tracked.values().any(|tracked| {
+        if result.memory.tracked.values().any(|tracked| {
             tracked.parent_gpu == uuid && tracked.terminated_at.is_some() && !tracked.unkillable
         }) {
             continue;
         }
-        next.dirty_gpus.remove(&uuid);
+        result.memory.dirty_gpus.remove(&uuid);
         let Some(gpu) = observed.gpus.iter().find(|gpu| gpu.uuid == uuid) else {
+            result.events.push((
+                EventType::ResetSkipped,
+                None,
+                json!({ "gpu": uuid, "reason": "observation_incomplete", "message": "NVML no longer lists this GPU" }),
+            ));
             continue;
         };
         let live_left = observed
@@ -378,7 +382,9 @@ fn plan_resets(
             .count();
         let skip = if !spec.reset.enabled {
             Some("disabled")
-        } else if gpu.mig {
+        } else if gpu.incomplete.is_some() || gpu.mig.is_none() {
+            Some("observation_incomplete")
+        } else if gpu.mig == Some(true) {
             Some("mig")
         } else if !gpu.holders.is_empty() {
             Some("shared")
@@ -388,8 +394,15 @@ fn plan_resets(
             None
         };
         match skip {
-            Some(reason) => result.events.push(("gpu.reset_skipped", None, json!({ "gpu": uuid, "index": gpu.index, "reason": reason, "holders": gpu.holders, "processes": live_left }))),
-            None => result.steps.push(Step::Reset { uuid: uuid.clone(), index: gpu.index }),
+            Some(reason) => result.events.push((
+                EventType::ResetSkipped,
+                None,
+                json!({ "gpu": uuid, "index": gpu.index, "reason": reason, "holders": gpu.holders, "processes": live_left, "message": gpu.incomplete }),
+            )),
+            None => result.steps.push(Step::Reset {
+                uuid: uuid.clone(),
+                index: gpu.index,
+            }),
         }
     }
 }

@@ -1,5 +1,9 @@
 //! Orphan planner cases with an explicit `now`.
 
+use std::collections::HashSet;
+
+use ds01_spec::HostProcessAction;
+
 use super::*;
 
 const GPU: &str = "GPU-1";
@@ -12,12 +16,58 @@ fn spec() -> GpuOrphanPolicySpec {
     GpuOrphanPolicySpec::default()
 }
 
+fn settings() -> Settings {
+    Settings {
+        basis: "1:enforce".into(),
+        max_snapshot_age: std::time::Duration::from_secs(10),
+    }
+}
+
+fn dry_settings() -> Settings {
+    Settings {
+        basis: "1:dryRun".into(),
+        ..settings()
+    }
+}
+
+/// Plans with the snapshot taken at `now` (a fresh poll each call).
+fn plan(observed: &Observed, spec: &GpuOrphanPolicySpec, memory: &Memory, now: Timestamp) -> Plan {
+    let settings = if spec.mode == PolicyMode::DryRun {
+        dry_settings()
+    } else {
+        settings()
+    };
+    plan_at(observed, spec, memory, &settings, now, now)
+}
+
+fn plan_at(
+    observed: &Observed,
+    spec: &GpuOrphanPolicySpec,
+    memory: &Memory,
+    settings: &Settings,
+    polled_at: Timestamp,
+    now: Timestamp,
+) -> Plan {
+    let mut observed = observed.clone();
+    observed.polled_at = polled_at;
+    super::plan(&observed, spec, memory, settings, now)
+}
+
+fn gone() -> Placement {
+    Placement::Container(vec!["stopped".into()])
+}
+
+fn running() -> Placement {
+    Placement::Container(vec!["running".into()])
+}
+
 fn process(pid: u32, start_time: u64, placement: Placement) -> ObservedProcess {
     ObservedProcess {
         identity: ProcessIdentity { pid, start_time },
         gpu: GPU.into(),
         parent_gpu: GPU.into(),
         placement,
+        uid: Some(1000),
         user: Some("bob".into()),
         name: "python".into(),
         cmdline: "python train.py".into(),
@@ -32,20 +82,24 @@ fn observed(processes: Vec<ObservedProcess>) -> Observed {
         .map(|p| p.identity)
         .collect();
     Observed {
+        polled_at: at(0),
         processes,
         live_containers: HashSet::from(["running".to_owned()]),
+        stopped_containers: HashSet::from(["stopped".to_owned()]),
+        removed_containers: HashSet::from(["removed".to_owned()]),
         gpus: vec![ObservedGpu {
             uuid: GPU.into(),
             index: 0,
-            mig: false,
+            mig: Some(false),
             holders: Vec::new(),
+            incomplete: None,
         }],
         alive,
     }
 }
 
 fn kinds(plan: &Plan) -> Vec<&'static str> {
-    plan.events.iter().map(|(kind, ..)| *kind).collect()
+    plan.events.iter().map(|(kind, ..)| kind.as_str()).collect()
 }
 
 #[test]
@@ -55,21 +109,20 @@ fn processes_are_classified_as_the_policy_says() {
     kill_hosts.allowed_host_users = vec!["alice".into()];
     let mut system = process(1, 1, Placement::Host);
     system.name = "nvidia-persistenced".into();
+    system.uid = Some(0);
+    // A user's process renamed like a system process is judged by its cgroup and user.
+    let mut renamed = process(5, 1, Placement::Host);
+    renamed.name = "nvidia-smi".into();
+    let mut renamed_in_dead_container = process(6, 1, gone());
+    renamed_in_dead_container.name = "dcgm-exporter".into();
+    renamed_in_dead_container.uid = Some(0);
     let mut zombie = process(2, 1, Placement::Host);
     zombie.zombie = true;
     let mut allowed = process(3, 1, Placement::Host);
     allowed.user = Some("alice".into());
     let cases = [
-        (
-            process(10, 1, Placement::Container("running".into())),
-            spec(),
-            "container",
-        ),
-        (
-            process(11, 1, Placement::Container("stopped".into())),
-            spec(),
-            "orphan",
-        ),
+        (process(10, 1, running()), spec(), "container"),
+        (process(11, 1, gone()), spec(), "orphan"),
         (process(12, 1, Placement::Host), spec(), "host"),
         (
             process(12, 1, Placement::Host),
@@ -78,6 +131,33 @@ fn processes_are_classified_as_the_policy_says() {
         ),
         (allowed, kill_hosts.clone(), "allowed-host"),
         (system, kill_hosts.clone(), "system"),
+        (renamed.clone(), kill_hosts.clone(), "orphan"),
+        (renamed, spec(), "host"),
+        (renamed_in_dead_container, spec(), "orphan"),
+        (
+            process(
+                14,
+                1,
+                Placement::Container(vec!["running".into(), "inner".into()]),
+            ),
+            kill_hosts.clone(),
+            "container",
+        ),
+        (
+            process(15, 1, Placement::Container(vec!["removed".into()])),
+            spec(),
+            "orphan",
+        ),
+        (
+            process(16, 1, Placement::Container(vec!["nobody-knows".into()])),
+            kill_hosts.clone(),
+            "unknown",
+        ),
+        (
+            process(17, 1, Placement::Foreign("/kubepods/pod1/abc".into())),
+            kill_hosts.clone(),
+            "unknown",
+        ),
         (
             process(13, 0, Placement::Ghost),
             kill_hosts.clone(),
@@ -97,7 +177,7 @@ fn processes_are_classified_as_the_policy_says() {
 
 #[test]
 fn an_orphan_is_terminated_only_after_two_observations_spanning_the_grace_period() {
-    let orphan = process(42, 100, Placement::Container("gone".into()));
+    let orphan = process(42, 100, gone());
     let first = plan(
         &observed(vec![orphan.clone()]),
         &spec(),
@@ -133,9 +213,9 @@ fn an_orphan_is_terminated_only_after_two_observations_spanning_the_grace_period
 
 #[test]
 fn a_reused_pid_is_a_different_process_and_starts_over() {
-    let before = process(42, 100, Placement::Container("gone".into()));
+    let before = process(42, 100, gone());
     let first = plan(&observed(vec![before]), &spec(), &Memory::default(), at(0));
-    let reused = process(42, 999, Placement::Container("gone".into()));
+    let reused = process(42, 999, gone());
     let later = plan(
         &observed(vec![reused.clone()]),
         &spec(),
@@ -158,7 +238,7 @@ fn a_reused_pid_is_a_different_process_and_starts_over() {
 
 #[test]
 fn sigterm_then_sigkill_after_kill_after_then_unkillable_once() {
-    let orphan = process(42, 100, Placement::Container("gone".into()));
+    let orphan = process(42, 100, gone());
     let mut memory = Memory::default();
     for second in [0, 60] {
         memory = plan(
@@ -206,7 +286,7 @@ fn sigterm_then_sigkill_after_kill_after_then_unkillable_once() {
 
 #[test]
 fn a_freed_gpu_is_reset_only_when_nothing_holds_it() {
-    let orphan = process(42, 100, Placement::Container("gone".into()));
+    let orphan = process(42, 100, gone());
     let mut memory = Memory::default();
     for second in [0, 60] {
         memory = plan(
@@ -232,13 +312,19 @@ fn a_freed_gpu_is_reset_only_when_nothing_holds_it() {
     let mut shared = observed(Vec::new());
     shared.gpus[0].holders = vec!["trainer".into()];
     let mut mig = observed(Vec::new());
-    mig.gpus[0].mig = true;
-    let busy = observed(vec![process(7, 1, Placement::Container("running".into()))]);
+    mig.gpus[0].mig = Some(true);
+    let mut mig_unknown = observed(Vec::new());
+    mig_unknown.gpus[0].mig = None;
+    let mut erring = observed(Vec::new());
+    erring.gpus[0].incomplete = Some("compute processes: Unknown Error".into());
+    let busy = observed(vec![process(7, 1, running())]);
     let mut disabled = spec();
     disabled.reset.enabled = false;
     for (observation, policy, reason) in [
         (shared, spec(), "shared"),
         (mig, spec(), "mig"),
+        (mig_unknown, spec(), "observation_incomplete"),
+        (erring, spec(), "observation_incomplete"),
         (busy, spec(), "processes_remaining"),
         (observed(Vec::new()), disabled, "disabled"),
     ] {
@@ -260,7 +346,7 @@ fn a_freed_gpu_is_reset_only_when_nothing_holds_it() {
 
 #[test]
 fn processes_of_running_containers_are_never_touched() {
-    let inside = process(10, 1, Placement::Container("running".into()));
+    let inside = process(10, 1, running());
     let mut memory = Memory::default();
     for second in (0..1000).step_by(100) {
         let plan = plan(
@@ -278,7 +364,7 @@ fn processes_of_running_containers_are_never_touched() {
 fn dry_run_decides_and_reports_but_plans_no_signal_and_no_reset() {
     let mut dry = spec();
     dry.mode = PolicyMode::DryRun;
-    let orphan = process(42, 100, Placement::Container("gone".into()));
+    let orphan = process(42, 100, gone());
     let mut memory = Memory::default();
     let mut all_events = Vec::new();
     for second in [0, 60, 120, 180] {
@@ -287,7 +373,7 @@ fn dry_run_decides_and_reports_but_plans_no_signal_and_no_reset() {
         all_events.extend(plan.events.clone());
         memory = plan.memory;
     }
-    let kinds: Vec<&str> = all_events.iter().map(|(kind, ..)| *kind).collect();
+    let kinds: Vec<&str> = all_events.iter().map(|(kind, ..)| kind.as_str()).collect();
     assert_eq!(kinds, ["gpu.orphan_detected", "gpu.orphan_terminated"]);
     assert!(
         all_events
@@ -295,4 +381,169 @@ fn dry_run_decides_and_reports_but_plans_no_signal_and_no_reset() {
             .all(|(_, _, details)| details["dry_run"] == true)
     );
     assert!(memory.dirty_gpus.is_empty());
+}
+
+/// Runs the planner over `seconds`, one fresh poll each, returning the last plan.
+fn run(
+    processes: &[ObservedProcess],
+    spec: &GpuOrphanPolicySpec,
+    settings: &Settings,
+    mut memory: Memory,
+    seconds: &[i64],
+) -> (Vec<Plan>, Memory) {
+    let mut plans = Vec::new();
+    for second in seconds {
+        let plan = plan_at(
+            &observed(processes.to_vec()),
+            spec,
+            &memory,
+            settings,
+            at(*second),
+            at(*second),
+        );
+        memory = plan.memory.clone();
+        plans.push(plan);
+    }
+    (plans, memory)
+}
+
+#[test]
+fn dry_run_stores_no_sigterm_time_and_a_switch_to_enforce_starts_from_sigterm() {
+    let mut dry = spec();
+    dry.mode = PolicyMode::DryRun;
+    let orphan = process(42, 100, gone());
+    let (_, memory) = run(
+        std::slice::from_ref(&orphan),
+        &dry,
+        &dry_settings(),
+        Memory::default(),
+        &[0, 60, 120, 600],
+    );
+    assert!(
+        memory
+            .tracked
+            .values()
+            .all(|tracked| tracked.terminated_at.is_none() && tracked.killed_at.is_none()),
+        "dry run left memory enforcement would act on: {memory:?}"
+    );
+    // The admin switches to enforce (a new generation): nothing is inherited, and the first
+    // signal, once seen twice across the grace period again, is SIGTERM.
+    let enforce = Settings {
+        basis: "2:enforce".into(),
+        ..settings()
+    };
+    let (plans, _) = run(
+        std::slice::from_ref(&orphan),
+        &spec(),
+        &enforce,
+        memory,
+        &[601, 602, 661, 680],
+    );
+    let steps: Vec<&Step> = plans.iter().flat_map(|plan| &plan.steps).collect();
+    assert_eq!(
+        steps.first(),
+        Some(&&Step::Terminate(orphan.identity)),
+        "{steps:?}"
+    );
+    assert!(plans[0].steps.is_empty() && plans[1].steps.is_empty());
+    assert_eq!(plans[2].steps, [Step::Terminate(orphan.identity)]);
+}
+
+#[test]
+fn a_user_allowed_after_sigterm_is_never_killed() {
+    let mut kill_hosts = spec();
+    kill_hosts.host_processes = HostProcessAction::Kill;
+    let host = process(42, 100, Placement::Host);
+    let (plans, memory) = run(
+        std::slice::from_ref(&host),
+        &kill_hosts,
+        &settings(),
+        Memory::default(),
+        &[0, 60],
+    );
+    assert_eq!(plans[1].steps, [Step::Terminate(host.identity)]);
+    // bob is allow-listed (a new generation of the spec) before killAfter passes.
+    let mut allowing = kill_hosts.clone();
+    allowing.allowed_host_users = vec!["bob".into()];
+    let new_generation = Settings {
+        basis: "2:enforce".into(),
+        ..settings()
+    };
+    let (plans, _) = run(
+        std::slice::from_ref(&host),
+        &allowing,
+        &new_generation,
+        memory.clone(),
+        &[65, 80, 200],
+    );
+    assert!(plans.iter().all(|plan| plan.steps.is_empty()), "{plans:?}");
+    // Even within one generation, escalation needs it to be an orphan now.
+    let (plans, _) = run(
+        &[process(42, 100, running())],
+        &kill_hosts,
+        &settings(),
+        memory,
+        &[65, 80],
+    );
+    assert!(plans.iter().all(|plan| plan.steps.is_empty()), "{plans:?}");
+}
+
+#[test]
+fn one_poll_seen_twice_is_one_observation_and_a_stale_snapshot_decides_nothing() {
+    let orphan = process(42, 100, gone());
+    let first = plan_at(
+        &observed(vec![orphan.clone()]),
+        &spec(),
+        &Memory::default(),
+        &settings(),
+        at(0),
+        at(0),
+    );
+    // The poller hangs: the controller keeps reconciling on the same snapshot.
+    let mut memory = first.memory;
+    for second in [5, 9] {
+        let again = plan_at(
+            &observed(vec![orphan.clone()]),
+            &spec(),
+            &memory,
+            &settings(),
+            at(0),
+            at(second),
+        );
+        assert!(again.steps.is_empty(), "one poll counted twice at {second}");
+        memory = again.memory;
+    }
+    assert_eq!(
+        memory.tracked.values().next().map(|t| t.observations),
+        Some(1)
+    );
+    // Much later, still the same snapshot: older than allowed, nothing is decided.
+    let stale = plan_at(
+        &observed(vec![orphan.clone()]),
+        &spec(),
+        &memory,
+        &settings(),
+        at(0),
+        at(120),
+    );
+    assert!(stale.steps.is_empty() && stale.events.is_empty());
+    assert_eq!(stale.memory, memory);
+}
+
+#[test]
+fn unknown_cgroups_are_reported_once_and_never_signalled() {
+    let mut kill_hosts = spec();
+    kill_hosts.host_processes = HostProcessAction::Kill;
+    let unknown = process(42, 100, Placement::Container(vec!["nobody-knows".into()]));
+    let foreign = process(43, 100, Placement::Foreign("/kubepods/pod/x".into()));
+    let (plans, _) = run(
+        &[unknown, foreign],
+        &kill_hosts,
+        &settings(),
+        Memory::default(),
+        &[0, 60, 120, 600, 1200],
+    );
+    assert!(plans.iter().all(|plan| plan.steps.is_empty()));
+    let reported: Vec<&str> = plans.iter().flat_map(kinds).collect();
+    assert_eq!(reported, ["gpu.unknown_process", "gpu.unknown_process"]);
 }

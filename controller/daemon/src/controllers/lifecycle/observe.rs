@@ -1,0 +1,88 @@
+//! What a lifecycle pass reads from the inventory: the containers, GPU demand, the
+//! controller's own containers, and each container's GPU signal (the rest of a sample is read
+//! from `/proc` outside the inventory lock).
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+};
+
+use super::{mig_activity::MigActivity, pass::Demand, plan::Sample, signals};
+use crate::inventory::{ContainerRecord, Inventory};
+
+/// The latest sample of each container, shared with `apply --dry-run` previews.
+pub type LatestSamples = Arc<std::sync::RwLock<HashMap<String, Sample>>>;
+
+/// GPU demand: GPUs NVML reports, and how many of them running containers hold. UUIDs NVML does
+/// not report are not counted (a claim of a GPU that is not there is not demand).
+#[must_use]
+pub fn demand(inventory: &Inventory) -> Demand {
+    let reported: HashSet<&str> = inventory
+        .gpus
+        .gpus
+        .iter()
+        .filter(|gpu| !gpu.uuid.is_empty())
+        .map(|gpu| gpu.uuid.as_str())
+        .collect();
+    let held: HashSet<&str> = inventory
+        .containers
+        .values()
+        .filter(|record| record.info.state.is_live())
+        .flat_map(|record| record.gpu_uuids.iter())
+        .filter_map(|uuid| parent_of(inventory, &reported, uuid))
+        .collect();
+    Demand {
+        gpus: reported.len(),
+        held: held.len(),
+    }
+}
+
+/// The physical GPU `uuid` is (or is a MIG device of), when NVML reports it.
+fn parent_of<'a>(
+    inventory: &'a Inventory,
+    reported: &HashSet<&'a str>,
+    uuid: &str,
+) -> Option<&'a str> {
+    if let Some(found) = reported.get(uuid) {
+        return Some(found);
+    }
+    inventory.gpus.gpus.iter().find_map(|gpu| {
+        gpu.mig_devices
+            .iter()
+            .any(|device| device.uuid == uuid)
+            .then_some(gpu.uuid.as_str())
+    })
+}
+
+/// The containers the controller created itself.
+#[must_use]
+pub fn own(inventory: &Inventory) -> HashSet<String> {
+    inventory
+        .containers
+        .values()
+        .filter(|record| record.info.label("ds01.managed_by") == Some("ds01-controller"))
+        .map(|record| record.info.id.clone())
+        .collect()
+}
+
+/// Every container, with its GPU signal, read under one inventory lock.
+#[must_use]
+pub fn containers(
+    inventory: &Inventory,
+    mig: Option<&MigActivity>,
+) -> Vec<(Arc<ContainerRecord>, Option<f64>)> {
+    inventory
+        .containers
+        .values()
+        .map(|record| (record.clone(), signals::gpu_signal(record, inventory, mig)))
+        .collect()
+}
+
+/// Whether any container holds a MIG device (only then is DCGM scraped).
+#[must_use]
+pub fn any_mig(inventory: &Inventory) -> bool {
+    inventory
+        .containers
+        .values()
+        .any(|record| signals::holds_mig_device(record, inventory))
+}
