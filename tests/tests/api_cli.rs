@@ -277,7 +277,7 @@ async fn events_are_listed_filtered_and_followed() {
         "{table}"
     );
 
-    // Another user sees controller-wide events but not root's.
+    // Another user sees only events about themselves: neither root's nor controller-wide ones.
     let _ = std::process::Command::new("chmod")
         .arg("755")
         .arg(daemon.root())
@@ -293,7 +293,7 @@ async fn events_are_listed_filtered_and_followed() {
     );
     assert_eq!(code, 0, "{stderr}");
     assert!(
-        theirs.contains("controller.started") && !theirs.contains("spec.applied"),
+        !theirs.contains("controller.started") && !theirs.contains("spec.applied"),
         "{theirs}"
     );
 

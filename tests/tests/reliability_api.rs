@@ -212,3 +212,61 @@ fn one_user_holding_many_connections_is_refused_past_the_cap_then_served_again()
     still_serving(&daemon);
     assert_eq!(daemon.terminate(WAIT), Some(0));
 }
+
+#[test]
+fn one_users_in_flight_request_bodies_are_capped_and_the_daemon_keeps_serving() {
+    let mut daemon = Daemon::start(DaemonOptions::default());
+    daemon.wait_for_socket(WAIT);
+    let announce = |stream: &mut UnixStream| {
+        stream
+            .write_all(
+                b"POST /v1/apply HTTP/1.1\r\nHost: ds01\r\nContent-Length: 8388608\r\n\r\n{\"files\":",
+            )
+            .expect("write");
+    };
+    // Two 8 MiB bodies announced and trickling: the user's 16 MiB are spoken for.
+    let held: Vec<UnixStream> = (0..2)
+        .map(|_| {
+            let mut stream = UnixStream::connect(daemon.socket()).expect("connect");
+            announce(&mut stream);
+            stream
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let answer = exchange(
+        &daemon,
+        b"POST /v1/apply HTTP/1.1\r\nHost: ds01\r\nContent-Length: 8388608\r\n\r\n",
+    );
+    assert_eq!(status_code(&answer), Some(503), "{answer}");
+    assert_eq!(
+        json_body(&answer)["error"]["code"],
+        "too_much_in_flight",
+        "{answer}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    // Requests without a body are still answered, and the bytes come back when the
+    // connections go.
+    still_serving(&daemon);
+    drop(held);
+    let started = Instant::now();
+    loop {
+        let answer = exchange(
+            &daemon,
+            b"POST /v1/apply HTTP/1.1\r\nHost: ds01\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+        );
+        if status_code(&answer) == Some(400) {
+            break;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "the budget never came back: {answer}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(daemon.terminate(WAIT), Some(0));
+}

@@ -59,7 +59,7 @@ pub enum Command {
     Delete(DeleteArgs),
     /// Show controller health and every resource's conditions.
     Status,
-    /// Show what the controller did and saw (kept in memory since it started).
+    /// Show what the controller did and saw: the event log, rotated files included.
     Events(EventsArgs),
     /// List specs, containers, GPUs or GPU processes.
     Get(GetArgs),
@@ -138,6 +138,16 @@ pub struct GetArgs {
     /// What to list.
     #[arg(value_enum)]
     pub resource: Resource,
+    /// Only containers or processes of this user.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Only containers or processes on this GPU (UUID or index; a GPU includes its MIG
+    /// devices) or MIG device (UUID).
+    #[arg(long)]
+    pub gpu: Option<String>,
+    /// Only containers (or processes in containers) with this label; repeat to require several.
+    #[arg(short = 'l', long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
 }
 
 /// What `get` lists.
@@ -157,7 +167,7 @@ pub enum Resource {
 #[derive(Debug, clap::Args)]
 pub struct EventsArgs {
     /// Keep running and print new events as they happen.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "summary")]
     pub follow: bool,
     /// Only event types starting with this (`lifecycle.`, `gpu.orphan`).
     #[arg(long = "type")]
@@ -165,9 +175,59 @@ pub struct EventsArgs {
     /// Only events about this user.
     #[arg(long)]
     pub user: Option<String>,
-    /// Only events from this long ago on (`30m`, `1h`, `7d`).
+    /// Only events about this container (name, or a prefix of 4+ characters of its id).
     #[arg(long)]
-    pub since: Option<ds01_spec::Duration>,
+    pub container: Option<String>,
+    /// Only events from then on: a time ago (`30m`, `1h`, `7d`) or RFC 3339 (`2026-01-31T12:00:00Z`).
+    #[arg(long)]
+    pub since: Option<PointInTime>,
+    /// Only events before then: a time ago or RFC 3339.
+    #[arg(long)]
+    pub until: Option<PointInTime>,
+    /// Show at most this many, the newest (the controller allows up to 10000).
+    #[arg(long, default_value_t = 1000)]
+    pub limit: usize,
+    /// Count the matching events per type and per user instead of listing them.
+    #[arg(long)]
+    pub summary: bool,
+}
+
+/// A time given as a duration ago or as an RFC 3339 timestamp.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PointInTime {
+    /// This long before now.
+    Ago(ds01_spec::Duration),
+    /// This moment.
+    At(jiff::Timestamp),
+}
+
+impl PointInTime {
+    /// The moment, taking `now` for "ago".
+    #[must_use]
+    pub fn resolve(self, now: jiff::Timestamp) -> jiff::Timestamp {
+        match self {
+            PointInTime::At(at) => at,
+            PointInTime::Ago(duration) => jiff::SignedDuration::try_from(duration.std())
+                .ok()
+                .and_then(|back| now.checked_sub(back).ok())
+                .unwrap_or(jiff::Timestamp::MIN),
+        }
+    }
+}
+
+impl std::str::FromStr for PointInTime {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if let Ok(at) = text.parse::<jiff::Timestamp>() {
+            return Ok(PointInTime::At(at));
+        }
+        text.parse::<ds01_spec::Duration>()
+            .map(PointInTime::Ago)
+            .map_err(|_| {
+                format!("`{text}` is neither a duration (30m, 1h, 7d) nor an RFC 3339 time")
+            })
+    }
 }
 
 /// Arguments of `apply`.

@@ -82,13 +82,15 @@ pub async fn request(
 }
 
 /// Sends `GET path` and calls `on_line` for every line of the (streamed) answer, as it arrives.
-/// Returns the status; a non-200 answer's body is passed to `on_line` whole.
+/// Calls `on_head` with the status and headers before the first line; returns the status. A
+/// non-200 answer's body is passed to `on_line` whole.
 ///
 /// # Errors
 /// When the controller cannot be reached or the stream breaks.
 pub async fn stream_lines(
     socket: &Path,
     path: &str,
+    on_head: impl FnOnce(StatusCode, &hyper::HeaderMap),
     mut on_line: impl FnMut(&str),
 ) -> Result<StatusCode, ClientError> {
     let protocol = |source| ClientError::Protocol {
@@ -97,6 +99,7 @@ pub async fn stream_lines(
     };
     let response = send(socket, Method::GET, path, None).await?;
     let status = response.status();
+    on_head(status, response.headers());
     let mut body = response.into_body();
     let mut pending = Vec::new();
     while let Some(frame) = body.frame().await {

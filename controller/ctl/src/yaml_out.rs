@@ -28,7 +28,7 @@ fn scalar(value: &Value) -> String {
                 && !text.ends_with(' ')
                 && !text.contains(": ")
                 && !text.contains(" #")
-                && !text.contains(['\n', '\t'])
+                && !text.chars().any(crate::printer::is_unsafe)
                 && !matches!(
                     text.as_str(),
                     "null"
@@ -50,7 +50,9 @@ fn scalar(value: &Value) -> String {
             if plain {
                 text.clone()
             } else {
-                serde_json::to_string(text).unwrap_or_default()
+                // A JSON string is a YAML double-quoted scalar; `\uXXXX` escapes are valid in both.
+                crate::printer::json_safe(&serde_json::to_string(text).unwrap_or_default())
+                    .into_owned()
             }
         }
         Value::Array(items) if items.is_empty() => "[]".to_owned(),

@@ -17,6 +17,9 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 /// also bounds how long a kept-alive connection may sit idle between requests.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Most bytes hyper buffers per connection for a request head.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+
 /// How long writing a refusal may take before the connection is dropped without one.
 const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -70,14 +73,15 @@ impl<K: Eq + Hash> Drop for Slot<K> {
     }
 }
 
-/// HTTP/1 connection settings: headers within [`HEADER_READ_TIMEOUT`], idle keep-alive
-/// connections closed after the same time.
+/// HTTP/1 connection settings: headers within [`HEADER_READ_TIMEOUT`] and at most 64 KiB of
+/// them, idle keep-alive connections closed after the same time.
 #[must_use]
 pub fn http1_builder() -> http1::Builder {
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEAD_BYTES);
     builder
 }
 

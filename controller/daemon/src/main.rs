@@ -25,6 +25,9 @@ use clap::Parser;
 const EX_USAGE: u8 = 64;
 
 fn main() -> ExitCode {
+    // Nothing the controller creates is world-readable (state 0600, inventory and events 0640
+    // set explicitly; this covers everything else). The socket is made 0666 on purpose.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o027));
     let flags = match config::Flags::try_parse() {
         Ok(flags) => flags,
         Err(error) => {

@@ -152,7 +152,14 @@ impl SpecStore {
         sources: &[Source],
     ) -> Result<Vec<(ParsedResource, ApplyOutcome)>, SpecStoreError> {
         let parsed = parse_sources(sources).map_err(SpecStoreError::Invalid)?;
-        Ok(parsed
+        Ok(self.outcomes(parsed))
+    }
+
+    /// What applying already parsed resources would do (the caller parsed them without
+    /// holding the store, e.g. on a blocking thread).
+    #[must_use]
+    pub fn outcomes(&self, parsed: Vec<ParsedResource>) -> Vec<(ParsedResource, ApplyOutcome)> {
+        parsed
             .into_iter()
             .map(|item| {
                 let outcome = match self.get(item.resource.kind(), &item.resource.metadata.name) {
@@ -162,7 +169,7 @@ impl SpecStore {
                 };
                 (item, outcome)
             })
-            .collect())
+            .collect()
     }
 
     /// Applies a set all or nothing; returns each resource's reference and outcome.

@@ -1,15 +1,28 @@
 //! Writing a file so that readers see the old or the new content, never a mix: write a
-//! temporary file in the same directory, fsync it, rename it over, fsync the directory.
+//! temporary file in the same directory, fsync it, rename it over, fsync the directory. The
+//! file is created with an explicit mode (0600 unless the caller asks otherwise), so nothing
+//! the controller writes is world-readable whatever the umask.
 
-use std::{io::Write, path::Path};
+use std::{io::Write, os::unix::fs::OpenOptionsExt, path::Path};
 
 static SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// Atomically replaces `path` with `content`, creating parent directories.
+/// Mode of files written by [`write_atomic`]: owner only.
+pub const PRIVATE_MODE: u32 = 0o600;
+
+/// Atomically replaces `path` with `content` (mode 0600), creating parent directories.
 ///
 /// # Errors
 /// Any I/O error; the old file is then left untouched.
 pub fn write_atomic(path: &Path, content: &[u8]) -> std::io::Result<()> {
+    write_atomic_with_mode(path, content, PRIVATE_MODE)
+}
+
+/// Atomically replaces `path` with `content`, the new file having `mode` (less the umask).
+///
+/// # Errors
+/// Any I/O error; the old file is then left untouched.
+pub fn write_atomic_with_mode(path: &Path, content: &[u8], mode: u32) -> std::io::Result<()> {
     let directory = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -26,7 +39,16 @@ pub fn write_atomic(path: &Path, content: &[u8]) -> std::io::Result<()> {
         std::process::id()
     ));
     let result = (|| {
-        let mut file = std::fs::File::create(&temporary)?;
+        // A temporary file left by a crash may have another mode: start afresh.
+        match std::fs::remove_file(&temporary) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
+            _ => {}
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&temporary)?;
         file.write_all(content)?;
         file.sync_all()?;
         std::fs::rename(&temporary, path)?;
@@ -55,5 +77,24 @@ mod tests {
             .map(|e| e.file_name())
             .collect();
         assert_eq!(names.len(), 1, "{names:?}");
+    }
+
+    #[test]
+    fn files_are_private_unless_a_mode_is_given() {
+        use std::os::unix::fs::PermissionsExt;
+        let directory = tempfile::tempdir().expect("tempdir");
+        let private = directory.path().join("state.json");
+        write_atomic(&private, b"{}").expect("write");
+        let shared = directory.path().join("inventory.json");
+        write_atomic_with_mode(&shared, b"{}", 0o640).expect("write");
+        let mode = |path: &Path| {
+            std::fs::metadata(path)
+                .expect("metadata")
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(mode(&private), 0o600);
+        assert_eq!(mode(&shared) & 0o007, 0, "{:o}", mode(&shared));
     }
 }

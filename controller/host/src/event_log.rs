@@ -4,9 +4,14 @@
 use std::{
     fs::{File, OpenOptions},
     io::Write,
+    os::unix::fs::OpenOptionsExt,
     path::{Path, PathBuf},
     sync::Mutex,
 };
+
+/// Mode of a log file the controller creates: root and the admin group (logrotate's
+/// `create 0640 root ds01-admin` keeps it so across rotations).
+pub const LOG_MODE: u32 = 0o640;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -143,6 +148,7 @@ impl EventLog {
         let file = OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(LOG_MODE)
             .open(&self.path)
             .map_err(open_error)?;
         *self

@@ -6,10 +6,12 @@ pub mod atomic_file;
 pub mod cgroup;
 pub mod container_fs;
 pub mod docker;
+pub mod event_history;
 pub mod event_log;
 pub mod gpu;
 pub mod model;
 pub mod process;
+pub mod safe_read;
 pub mod users;
 
 pub use model::{ContainerInfo, ContainerState, GpuAccess, Mount};

@@ -47,8 +47,9 @@ pub fn parse_sources(sources: &[Source]) -> Result<Vec<ParsedResource>, Diagnost
     let mut resources = Vec::new();
     let mut diagnostics = Vec::new();
     let mut seen: HashMap<(Kind, String), (String, usize)> = HashMap::new();
+    let mut budget = yaml::Budget::default();
     for source in sources {
-        let (parsed, problems) = parse_source(source);
+        let (parsed, problems) = parse_source_within(source, &mut budget);
         diagnostics.extend(problems);
         for (resource, locations) in parsed {
             let key = (
@@ -83,7 +84,15 @@ pub fn parse_sources(sources: &[Source]) -> Result<Vec<ParsedResource>, Diagnost
 /// Parses one source; returns the valid resources with their locations, and all problems.
 #[must_use]
 pub fn parse_source(source: &Source) -> (Vec<(ParsedResource, Locations)>, Vec<Diagnostic>) {
-    let stream = yaml::parse_stream(&source.text);
+    parse_source_within(source, &mut yaml::Budget::default())
+}
+
+/// [`parse_source`] charging a budget shared with the other files of the set.
+fn parse_source_within(
+    source: &Source,
+    budget: &mut yaml::Budget,
+) -> (Vec<(ParsedResource, Locations)>, Vec<Diagnostic>) {
+    let stream = yaml::parse_stream_within(&source.text, budget);
     let mut resources = Vec::new();
     let mut diagnostics = Vec::new();
     for (index, document) in stream.documents.into_iter().enumerate() {

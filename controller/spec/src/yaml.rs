@@ -7,6 +7,13 @@
 //! `spec.groups.student.idleTimeout` or `spec.exemptions[0].user`, the line and column of its
 //! key and of its value. Every later error (type, unknown field, semantic rule) is then
 //! reported at the exact place an admin has to edit.
+//!
+//! # Limits
+//! Reading costs bounded work whoever submits the text (the controller parses what any local
+//! user sends for `apply --dry-run`): one [`Budget`] per submitted set allows at most
+//! [`MAX_NODES`] nodes and [`MAX_SCALAR_BYTES`] bytes of keys and scalars, where every alias
+//! counts as a full copy of what it names. A "billion laughs" alias bomb therefore stops at
+//! the limit with an error that names it, before anything is copied past it.
 
 use std::{borrow::Cow, collections::HashMap, fmt};
 
@@ -15,6 +22,64 @@ use serde_json::{Map, Number, Value};
 
 /// Deepest nesting accepted; deeper input is refused rather than risking the stack.
 const MAX_DEPTH: usize = 64;
+/// Most nodes (scalars, keys, sequences, mappings) one budget allows, aliases counted as the
+/// copies they make.
+pub const MAX_NODES: usize = 100_000;
+/// Most bytes of keys and scalar text one budget allows, aliases counted as copies.
+pub const MAX_SCALAR_BYTES: usize = 4 << 20;
+
+/// What is left of the work one submitted set may cost (see the module's Limits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    nodes: usize,
+    bytes: usize,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            nodes: MAX_NODES,
+            bytes: MAX_SCALAR_BYTES,
+        }
+    }
+}
+
+/// What one node cost, to charge again for every alias of it.
+#[derive(Clone, Copy, Debug, Default)]
+struct Cost {
+    nodes: usize,
+    bytes: usize,
+}
+
+impl Budget {
+    fn charge(&mut self, cost: Cost, path: &str, position: Position) -> Result<(), YamlProblem> {
+        let problem = |message: String| YamlProblem {
+            path: path.to_owned(),
+            position,
+            message,
+        };
+        self.nodes = self.nodes.checked_sub(cost.nodes).ok_or_else(|| {
+            problem(format!(
+                "the YAML expands to more than {MAX_NODES} nodes (the limit per submitted set; \
+                 each alias counts as a copy of what it names)"
+            ))
+        })?;
+        self.bytes = self.bytes.checked_sub(cost.bytes).ok_or_else(|| {
+            problem(format!(
+                "the YAML expands to more than {MAX_SCALAR_BYTES} bytes of text (the limit per \
+                 submitted set; each alias counts as a copy of what it names)"
+            ))
+        })?;
+        Ok(())
+    }
+
+    fn spent_since(&self, before: Budget) -> Cost {
+        Cost {
+            nodes: before.nodes.saturating_sub(self.nodes),
+            bytes: before.bytes.saturating_sub(self.bytes),
+        }
+    }
+}
 
 /// A 1-based line and column in a source text.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
@@ -124,12 +189,20 @@ pub struct YamlStream {
     pub syntax_error: Option<YamlProblem>,
 }
 
-/// Reads every document of `text`.
+/// Reads every document of `text` within a fresh [`Budget`].
 #[must_use]
 pub fn parse_stream(text: &str) -> YamlStream {
+    parse_stream_within(text, &mut Budget::default())
+}
+
+/// Reads every document of `text`, charging `budget` (shared by the files of one set). When
+/// the budget runs out, reading stops with a `syntax_error` naming the limit.
+#[must_use]
+pub fn parse_stream_within(text: &str, budget: &mut Budget) -> YamlStream {
     let mut builder = Builder {
         parser: Parser::new_from_str(text),
         stream: YamlStream::default(),
+        budget,
     };
     if let Err(problem) = builder.read_stream() {
         builder.stream.syntax_error = Some(problem);
@@ -137,18 +210,19 @@ pub fn parse_stream(text: &str) -> YamlStream {
     builder.stream
 }
 
-struct Builder<'input> {
+struct Builder<'input, 'budget> {
     parser: Parser<'input, saphyr_parser::StrInput<'input>>,
     stream: YamlStream,
+    budget: &'budget mut Budget,
 }
 
 struct DocumentState {
     locations: Locations,
     problems: Vec<YamlProblem>,
-    anchors: HashMap<usize, Value>,
+    anchors: HashMap<usize, (Value, Cost)>,
 }
 
-impl<'input> Builder<'input> {
+impl<'input> Builder<'input, '_> {
     fn next(&mut self) -> Result<(Event<'input>, Span), YamlProblem> {
         match self.parser.next_event() {
             Some(Ok(event)) => Ok(event),
@@ -216,13 +290,27 @@ impl<'input> Builder<'input> {
                 message: format!("nesting deeper than {MAX_DEPTH} levels"),
             });
         }
+        let before = *self.budget;
         let (value, anchor) = match event {
-            Event::Scalar(text, style, anchor, tag) => (resolve_scalar(&text, style, tag), anchor),
-            Event::Alias(anchor) => {
-                let value = state.anchors.get(&anchor).cloned().unwrap_or(Value::Null);
-                (value, 0)
+            Event::Scalar(text, style, anchor, tag) => {
+                let cost = Cost {
+                    nodes: 1,
+                    bytes: text.len(),
+                };
+                self.budget.charge(cost, path, position)?;
+                (resolve_scalar(&text, style, tag), anchor)
             }
+            Event::Alias(anchor) => match state.anchors.get(&anchor) {
+                Some((value, cost)) => {
+                    // Charged before copying: a copy past the limit is never made.
+                    self.budget.charge(*cost, path, position)?;
+                    (value.clone(), 0)
+                }
+                None => (Value::Null, 0),
+            },
             Event::SequenceStart(anchor, _) => {
+                self.budget
+                    .charge(Cost { nodes: 1, bytes: 0 }, path, position)?;
                 let mut items = Vec::new();
                 loop {
                     let (event, span) = self.next()?;
@@ -234,14 +322,19 @@ impl<'input> Builder<'input> {
                 }
                 (Value::Array(items), anchor)
             }
-            Event::MappingStart(anchor, _) => (
-                Value::Object(self.read_mapping(path, depth, state)?),
-                anchor,
-            ),
+            Event::MappingStart(anchor, _) => {
+                self.budget
+                    .charge(Cost { nodes: 1, bytes: 0 }, path, position)?;
+                (
+                    Value::Object(self.read_mapping(path, depth, state)?),
+                    anchor,
+                )
+            }
             _ => (Value::Null, 0),
         };
         if anchor != 0 {
-            state.anchors.insert(anchor, value.clone());
+            let cost = self.budget.spent_since(before);
+            state.anchors.insert(anchor, (value.clone(), cost));
         }
         Ok(value)
     }
@@ -258,7 +351,14 @@ impl<'input> Builder<'input> {
             let key_position: Position = span.start.into();
             let key = match event {
                 Event::MappingEnd | Event::StreamEnd => return Ok(map),
-                Event::Scalar(text, ..) => text.into_owned(),
+                Event::Scalar(text, ..) => {
+                    let cost = Cost {
+                        nodes: 1,
+                        bytes: text.len(),
+                    };
+                    self.budget.charge(cost, path, key_position)?;
+                    text.into_owned()
+                }
                 other => {
                     // Read and drop the complex key, then its value, and say why.
                     self.read_node(other, span, path, depth + 1, state)?;
@@ -352,94 +452,5 @@ fn resolve_number(text: &str) -> Option<Value> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn single(text: &str) -> YamlDocument {
-        let mut stream = parse_stream(text);
-        assert!(stream.syntax_error.is_none(), "{:?}", stream.syntax_error);
-        assert_eq!(stream.documents.len(), 1);
-        stream.documents.remove(0)
-    }
-
-    #[test]
-    fn plain_scalars_follow_the_yaml_1_2_core_schema() {
-        let doc =
-            single("a: 1\nb: 0.25\nc: true\nd: ~\ne: yes\nf: '1'\ng: 30s\nh:\ni: -3\nj: 1e3\n");
-        assert_eq!(
-            doc.value,
-            serde_json::json!({"a": 1, "b": 0.25, "c": true, "d": null, "e": "yes", "f": "1",
-                               "g": "30s", "h": null, "i": -3, "j": 1000.0})
-        );
-    }
-
-    #[test]
-    fn every_field_path_has_its_key_and_value_position() {
-        let doc = single(
-            "spec:\n  groups:\n    student:\n      idleTimeout: 3x\n  list:\n    - a\n    - b: 1\n",
-        );
-        assert_eq!(
-            doc.locations.key("spec.groups.student.idleTimeout"),
-            Some(Position { line: 4, column: 7 })
-        );
-        assert_eq!(
-            doc.locations.value("spec.groups.student.idleTimeout"),
-            Some(Position {
-                line: 4,
-                column: 20
-            })
-        );
-        assert_eq!(
-            doc.locations.value("spec.list[1].b"),
-            Some(Position {
-                line: 7,
-                column: 10
-            })
-        );
-        // Unknown paths fall back to their nearest known ancestor.
-        assert_eq!(
-            doc.locations.value("spec.list[1].zzz"),
-            Some(Position { line: 7, column: 7 })
-        );
-    }
-
-    #[test]
-    fn several_documents_are_read_separately_with_their_start_lines() {
-        let stream = parse_stream("a: 1\n---\nb: 2\n---\nc: 3\n");
-        assert_eq!(stream.documents.len(), 3);
-        assert_eq!(stream.documents[2].value, serde_json::json!({"c": 3}));
-        assert_eq!(
-            stream.documents[2].locations.key("c").map(|p| p.line),
-            Some(5)
-        );
-    }
-
-    #[test]
-    fn duplicate_keys_are_problems_not_silent_overwrites() {
-        let doc = single("a: 1\na: 2\n");
-        assert_eq!(doc.value, serde_json::json!({"a": 1}));
-        assert_eq!(doc.problems.len(), 1);
-        assert_eq!(doc.problems[0].position, Position { line: 2, column: 1 });
-    }
-
-    #[test]
-    fn a_syntax_error_keeps_earlier_documents_and_says_where() {
-        let stream = parse_stream("a: 1\n---\nb: [1, 2\n");
-        assert_eq!(stream.documents.len(), 1);
-        let error = stream.syntax_error.expect("syntax error");
-        assert!(error.position.line >= 3, "{error:?}");
-    }
-
-    #[test]
-    fn anchors_and_aliases_are_expanded() {
-        let doc = single("base: &b {x: 1}\ncopy: *b\n");
-        assert_eq!(doc.value["copy"], serde_json::json!({"x": 1}));
-    }
-
-    #[test]
-    fn absurd_nesting_is_refused_without_crashing() {
-        let text = "[".repeat(200) + &"]".repeat(200);
-        let stream = parse_stream(&text);
-        assert!(stream.syntax_error.is_some());
-    }
-}
+#[path = "yaml_tests.rs"]
+mod tests;

@@ -7,7 +7,7 @@ use ds01_spec::{
 };
 use hyper::{Method, StatusCode};
 
-use super::{api_call, report_error_body};
+use super::{api_call, cell, report_error_body};
 use crate::{
     cli::{ApplyArgs, DeleteArgs, OutputFormat},
     exit::ExitStatus,
@@ -58,16 +58,27 @@ pub async fn apply(
     } else {
         let suffix = if response.dry_run { " (dry run)" } else { "" };
         for result in &response.results {
-            printer::data(&format!("{} {}{suffix}", result.resource, result.outcome));
+            printer::data(&format!(
+                "{} {}{suffix}",
+                cell(&result.resource),
+                cell(&result.outcome)
+            ));
         }
         if !response.preview.is_empty() {
             printer::data("\nWould act on containers there now (soonest first):");
             for action in &response.preview {
                 printer::data(&format!(
                     "  {}  {} {} (owner {}): {}",
-                    action.at, action.action, action.container, action.user, action.reason
+                    cell(&action.at),
+                    cell(&action.action),
+                    cell(&action.container),
+                    cell(&action.user),
+                    cell(&action.reason)
                 ));
             }
+        }
+        for note in &response.preview_notes {
+            printer::hint(note);
         }
     }
     Ok(ExitStatus::Success)

@@ -1,6 +1,8 @@
 //! `ds01ctl describe container NAME|ID`: everything the controller knows about one container.
 
-use super::{get_json, text};
+use ds01_spec::api::{ContainerDetail, ContainerLifecycleView, SignalView};
+
+use super::{cell, cell_or_dash, decode, encode, get_bytes};
 use crate::{
     cli::{DescribeArgs, DescribeTarget, OutputFormat},
     exit::ExitStatus,
@@ -14,179 +16,150 @@ pub async fn describe(
     output: OutputFormat,
 ) -> anyhow::Result<ExitStatus> {
     let DescribeTarget::Container = args.target;
-    let path = format!(
-        "/v1/containers/{}",
-        args.name
-            .bytes()
-            .map(|b| if b.is_ascii_alphanumeric() || b"-._".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            })
-            .collect::<String>()
-    );
-    let body = match get_json(socket, &path).await {
-        Ok(body) => body,
+    let path = format!("/v1/containers/{}", encode(&args.name));
+    let bytes = match get_bytes(socket, &path).await {
+        Ok(bytes) => bytes,
         Err(status) => return Ok(status),
     };
     if matches!(output, OutputFormat::Json | OutputFormat::Yaml) {
-        printer::structured(&body, output);
+        match decode::<serde_json::Value>(&bytes) {
+            Ok(body) => printer::structured(&body, output),
+            Err(status) => return Ok(status),
+        }
         return Ok(ExitStatus::Success);
     }
+    match decode::<ContainerDetail>(&bytes) {
+        Ok(detail) => printer::data(&render(&detail)),
+        Err(status) => return Ok(status),
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn render(detail: &ContainerDetail) -> String {
+    let summary = &detail.summary;
     let mut lines = vec![
-        format!("Name:          {}", text(&body["name"])),
-        format!("ID:            {}", text(&body["id"])),
+        format!("Name:          {}", cell(&summary.name)),
+        format!("ID:            {}", cell(&summary.id)),
         format!(
             "Owner:         {} (from {})",
-            text(&body["user"]),
-            text(&body["ownerSource"])
+            cell(&summary.user),
+            cell(&summary.owner_source)
         ),
-        format!("Origin:        {}", text(&body["origin"])),
-        format!("Image:         {}", text(&body["image"])),
+        format!("Origin:        {}", cell(&summary.origin)),
+        format!("Image:         {}", cell(&summary.image)),
         format!(
             "Status:        {}{}",
-            text(&body["status"]),
-            body["exitCode"]
-                .as_i64()
-                .filter(|_| body["status"] == "exited")
+            cell(&summary.status),
+            detail
+                .exit_code
+                .filter(|_| summary.status == "exited")
                 .map(|code| format!(" (exit code {code})"))
                 .unwrap_or_default()
         ),
-        format!("Created:       {}", text(&body["createdAt"])),
-        format!("Started:       {}", text(&body["startedAt"])),
-        format!("Finished:      {}", text(&body["finishedAt"])),
-        format!("Detected:      {}", text(&body["detectedAt"])),
+        format!("Created:       {}", cell_or_dash(summary.created_at)),
+        format!("Started:       {}", cell_or_dash(summary.started_at)),
+        format!("Finished:      {}", cell_or_dash(summary.finished_at)),
+        format!("Detected:      {}", summary.detected_at),
     ];
-    let gpus = body["gpus"]
-        .as_array()
-        .map(|gpus| gpus.iter().map(text).collect::<Vec<_>>().join(", "))
-        .unwrap_or_default();
-    let via = body["gpuAccess"]["via"]
-        .as_array()
-        .map(|via| via.iter().map(text).collect::<Vec<_>>().join(", "))
-        .unwrap_or_default();
+    let gpus: Vec<String> = summary.gpus.iter().map(|gpu| cell(gpu)).collect();
+    let via: Vec<String> = detail.gpu_access.via.iter().map(|via| cell(via)).collect();
     lines.push(format!(
         "GPUs:          {}",
         if gpus.is_empty() {
             "none".to_owned()
         } else {
-            format!("{gpus} (via {via})")
+            format!("{} (via {})", gpus.join(", "), via.join(", "))
         }
     ));
     lines.push("GPU processes:".to_owned());
-    let processes = body["gpuProcesses"].as_array().cloned().unwrap_or_default();
-    if processes.is_empty() {
+    if detail.gpu_processes.is_empty() {
         lines.push("  none".to_owned());
     }
-    for process in processes {
+    for process in &detail.gpu_processes {
         lines.push(format!(
             "  pid {} {} on {} ({} MiB)",
-            text(&process["pid"]),
-            text(&process["name"]),
-            text(&process["gpu"]),
-            text(&process["memoryMiB"])
+            process.pid,
+            cell(&process.name),
+            cell(&process.gpu),
+            cell_or_dash(process.memory_mib)
         ));
     }
-    let lifecycle = &body["lifecycle"];
-    if lifecycle.is_object() {
-        lines.push(format!(
-            "Lifecycle:     policy {}{}",
-            text(&lifecycle["policy"]),
-            if lifecycle["dryRun"] == true {
-                " (dry run)"
-            } else {
-                ""
-            }
-        ));
-        for key in [
-            "idleTimeout",
-            "maxRuntime",
-            "stopGracePeriod",
-            "onIdle",
-            "startupGrace",
-            "removeAfterStop",
-            "gpuHoldAfterStop",
-            "createdTimeout",
-            "gpuUtilBelow",
-            "cpuBelow",
-            "networkBelow",
-        ] {
-            let limit = &lifecycle["limits"][key];
-            let value = limit["value"]
-                .as_str()
-                .map_or_else(|| "none".to_owned(), str::to_owned);
-            lines.push(format!(
-                "  {key:<17} {value:<10} from {}",
-                text(&limit["source"])
-            ));
-        }
-        for exemption in lifecycle["exemptions"].as_array().into_iter().flatten() {
-            lines.push(format!(
-                "  exempt from {} ({}), until {}",
-                exemption["from"],
-                text(&exemption["reason"]),
-                text(&exemption["expires"])
-            ));
-        }
-        let signals = &lifecycle["signals"];
-        let show = |name: &str| {
-            let signal = &signals[name];
-            match signal["value"].as_str() {
-                Some(value) => format!(
-                    "{name} {value} ({})",
-                    if signal["idle"] == true {
-                        "idle"
-                    } else {
-                        "active"
-                    }
-                ),
-                None => format!("{name} unknown"),
-            }
-        };
-        lines.push(format!(
-            "  signals           {}, {}, {}, keep-alive {}",
-            show("gpu"),
-            show("cpu"),
-            show("network"),
-            if signals["keepAlive"] == true {
-                "fresh"
-            } else {
-                "none"
-            }
-        ));
-        lines.push(format!(
-            "  idle since        {}",
-            text(&lifecycle["idleSince"])
-        ));
-        lines.push(format!(
-            "  next action at    {}",
-            text(&lifecycle["nextDeadline"])
-        ));
-        lines.push(format!(
-            "  warnings sent     idle {}, runtime {}",
-            text(&lifecycle["idleWarningsSent"]),
-            text(&lifecycle["runtimeWarningsSent"])
-        ));
-        if let Some(note) = lifecycle["note"].as_str() {
-            lines.push(format!("  note              {note}"));
-        }
+    if let Some(lifecycle) = &detail.lifecycle {
+        lifecycle_lines(lifecycle, &mut lines);
     }
     lines.push("Labels:".to_owned());
-    for (key, value) in body["labels"].as_object().into_iter().flatten() {
-        lines.push(format!("  {key}={}", text(value)));
+    for (key, value) in &detail.labels {
+        lines.push(format!("  {}={}", cell(key), cell(value)));
     }
     lines.push("Events:".to_owned());
-    let events = body["events"].as_array().cloned().unwrap_or_default();
-    if events.is_empty() {
+    if detail.events.is_empty() {
         lines.push("  none since the controller started".to_owned());
     }
-    for event in events {
+    for event in &detail.events {
         lines.push(format!(
             "  {}  {}",
-            text(&event["timestamp"]),
-            text(&event["type"])
+            cell(&event.timestamp),
+            cell(&event.event_type)
         ));
     }
-    printer::data(&lines.join("\n"));
-    Ok(ExitStatus::Success)
+    lines.join("\n")
+}
+
+fn lifecycle_lines(lifecycle: &ContainerLifecycleView, lines: &mut Vec<String>) {
+    lines.push(format!(
+        "Lifecycle:     policy {}{}",
+        cell(&lifecycle.policy),
+        if lifecycle.dry_run { " (dry run)" } else { "" }
+    ));
+    for (key, limit) in lifecycle.limits.named() {
+        let value = limit
+            .value
+            .as_deref()
+            .map_or_else(|| "none".to_owned(), cell);
+        lines.push(format!(
+            "  {key:<17} {value:<10} from {}",
+            cell(&limit.source)
+        ));
+    }
+    for exemption in &lifecycle.exemptions {
+        lines.push(format!(
+            "  exempt from {} ({}), until {}",
+            cell(&exemption.from.join(", ")),
+            cell(&exemption.reason),
+            exemption
+                .expires
+                .map_or_else(|| "never".to_owned(), |at| at.to_string())
+        ));
+    }
+    let show = |name: &str, signal: &SignalView| match &signal.value {
+        Some(value) => format!(
+            "{name} {} ({})",
+            cell(value),
+            if signal.idle { "idle" } else { "active" }
+        ),
+        None => format!("{name} unknown"),
+    };
+    let signals = &lifecycle.signals;
+    lines.push(format!(
+        "  signals           {}, {}, {}, keep-alive {}",
+        show("gpu", &signals.gpu),
+        show("cpu", &signals.cpu),
+        show("network", &signals.network),
+        if signals.keep_alive { "fresh" } else { "none" }
+    ));
+    lines.push(format!(
+        "  idle since        {}",
+        cell_or_dash(lifecycle.idle_since)
+    ));
+    lines.push(format!(
+        "  next action at    {}",
+        cell_or_dash(lifecycle.next_deadline)
+    ));
+    lines.push(format!(
+        "  warnings sent     idle {}, runtime {}",
+        lifecycle.idle_warnings_sent, lifecycle.runtime_warnings_sent
+    ));
+    if let Some(note) = &lifecycle.note {
+        lines.push(format!("  note              {}", cell(note)));
+    }
 }

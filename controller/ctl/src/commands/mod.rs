@@ -74,29 +74,69 @@ fn unreachable_hint(socket: &std::path::Path, error: &anyhow::Error) {
     ));
 }
 
-/// A JSON value as table text: strings bare, null as `-`.
+/// A JSON value as table text: strings bare, null as `-`, unsafe characters escaped.
 fn text(value: &serde_json::Value) -> String {
     match value {
-        serde_json::Value::String(text) => text.clone(),
+        serde_json::Value::String(text) => cell(text),
         serde_json::Value::Null => "-".to_owned(),
-        other => other.to_string(),
+        other => cell(&other.to_string()),
     }
 }
 
-/// `GET path` as JSON; `Err(status)` when the request failed (already reported).
-async fn get_json(socket: &std::path::Path, path: &str) -> Result<serde_json::Value, ExitStatus> {
+/// Text from the controller as one table cell or value: unsafe characters escaped.
+fn cell(text: &str) -> String {
+    printer::clean(text).into_owned()
+}
+
+/// An optional value as a cell, `-` when absent.
+fn cell_or_dash<T: std::fmt::Display>(value: Option<T>) -> String {
+    value.map_or_else(|| "-".to_owned(), |value| cell(&value.to_string()))
+}
+
+/// `GET path`'s body; `Err(status)` when the request failed (already reported).
+async fn get_bytes(socket: &std::path::Path, path: &str) -> Result<Bytes, ExitStatus> {
     let Some((status, bytes)) = api_call(socket, Method::GET, path, None).await else {
         return Err(ExitStatus::Failure);
     };
     if status != StatusCode::OK {
         return Err(report_error_body(status, &bytes));
     }
-    serde_json::from_slice(&bytes).map_err(|error| {
+    Ok(bytes)
+}
+
+/// A body as `T` (a typed view, or `serde_json::Value` to print it as the controller sent it).
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ExitStatus> {
+    serde_json::from_slice(bytes).map_err(|error| {
         printer::error(&format!(
-            "the controller sent something that is not JSON: {error}"
+            "the controller sent something this ds01ctl cannot read: {error}"
         ));
         ExitStatus::Failure
     })
+}
+
+/// Percent-encodes a query parameter's value.
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|byte| {
+            if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+                (byte as char).to_string()
+            } else {
+                format!("%{byte:02X}")
+            }
+        })
+        .collect()
+}
+
+/// `path?key=value&…` with the values encoded (no `?` without parameters).
+fn with_query(path: &str, parameters: &[(&str, String)]) -> String {
+    if parameters.is_empty() {
+        return path.to_owned();
+    }
+    let query: Vec<String> = parameters
+        .iter()
+        .map(|(key, value)| format!("{key}={}", encode(value)))
+        .collect();
+    format!("{path}?{}", query.join("&"))
 }
 
 /// Prints an API error body; maps it to an exit status (1 for the user's mistakes).

@@ -1,96 +1,107 @@
 //! `ds01ctl status`: controller health, each resource with generations and conditions, counts.
 
-use serde_json::Value;
+use ds01_spec::api::StatusView;
 
-use super::{get_json, text};
+use super::{cell, cell_or_dash, decode, get_bytes};
 use crate::{cli::OutputFormat, exit::ExitStatus, printer};
 
 /// Prints the controller's status.
 pub async fn status(socket: &std::path::Path, output: OutputFormat) -> anyhow::Result<ExitStatus> {
-    let body = match get_json(socket, "/v1/status").await {
-        Ok(body) => body,
+    let bytes = match get_bytes(socket, "/v1/status").await {
+        Ok(bytes) => bytes,
         Err(status) => return Ok(status),
     };
     if matches!(output, OutputFormat::Json | OutputFormat::Yaml) {
-        printer::structured(&body, output);
+        match decode::<serde_json::Value>(&bytes) {
+            Ok(body) => printer::structured(&body, output),
+            Err(status) => return Ok(status),
+        }
         return Ok(ExitStatus::Success);
     }
-    printer::data(&render(&body));
+    match decode::<StatusView>(&bytes) {
+        Ok(view) => printer::data(&render(&view)),
+        Err(status) => return Ok(status),
+    }
     Ok(ExitStatus::Success)
 }
 
-fn render(body: &Value) -> String {
-    let controller = &body["controller"];
-    let docker = &controller["docker"];
-    let gpu = &controller["gpu"];
+fn render(view: &StatusView) -> String {
+    let controller = &view.controller;
+    let docker = &controller.docker;
+    let gpu = &controller.gpu;
     let mut lines = vec![
         format!(
             "Controller   ds01-controller {} up {}s",
-            text(&controller["version"]),
-            text(&controller["uptimeSeconds"])
+            cell(&controller.version),
+            controller.uptime_seconds
         ),
         format!(
             "Docker       {} since {}{}",
-            if docker["connected"] == true {
+            if docker.connected {
                 "connected"
             } else {
                 "DISCONNECTED"
             },
-            text(&docker["since"]),
-            docker["lastError"]
-                .as_str()
-                .map(|error| format!(" ({error})"))
+            cell_or_dash(docker.since),
+            docker
+                .last_error
+                .as_deref()
+                .map(|error| format!(" ({})", cell(error)))
                 .unwrap_or_default()
         ),
         format!(
             "             last relist {}, event lag {} ms",
-            text(&docker["lastRelist"]),
-            text(&docker["eventLagMs"])
+            cell_or_dash(docker.last_relist),
+            cell_or_dash(docker.event_lag_ms)
         ),
         format!(
             "GPU backend  {}{}",
-            text(&gpu["backend"]),
-            gpu["lastError"]
-                .as_str()
-                .map(|error| format!(" — {error}"))
+            cell(&gpu.backend),
+            gpu.last_error
+                .as_deref()
+                .map(|error| format!(" — {}", cell(error)))
                 .unwrap_or_default()
         ),
     ];
-    if let Some(error) = controller["eventLogError"].as_str() {
-        lines.push(format!("Event log    {error}"));
+    if let Some(error) = &controller.event_log_error {
+        lines.push(format!("Event log    {}", cell(error)));
     }
-    let counts = &body["counts"];
+    for condition in &controller.conditions {
+        lines.push(format!(
+            "Condition    {}={} ({}){}",
+            cell(&condition.kind),
+            condition.status,
+            cell(&condition.reason),
+            if condition.message.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", cell(&condition.message))
+            }
+        ));
+    }
+    let counts = &view.counts;
     lines.push(format!(
         "Workloads    {} containers ({} running, {} with GPUs), {} GPUs, {} host GPU processes",
-        text(&counts["containers"]),
-        text(&counts["running"]),
-        text(&counts["withGpu"]),
-        text(&counts["gpus"]),
-        text(&counts["hostGpuProcesses"])
+        counts.containers, counts.running, counts.with_gpu, counts.gpus, counts.host_gpu_processes
     ));
     lines.push(String::new());
-    let resources = body["resources"].as_array().cloned().unwrap_or_default();
-    if resources.is_empty() {
+    if view.resources.is_empty() {
         lines.push("No specs applied (ds01ctl apply -f specs/).".to_owned());
     } else {
         lines.push(format!(
             "{:<26} {:<22} {:>3} {:>3} {:<7} {}",
             "KIND", "NAME", "GEN", "OBS", "READY", "REASON"
         ));
-        for resource in resources {
-            let ready = resource["conditions"]
-                .as_array()
-                .and_then(|conditions| conditions.iter().find(|c| c["type"] == "Ready"))
-                .cloned()
-                .unwrap_or(Value::Null);
+        for resource in &view.resources {
+            let ready = resource.condition("Ready");
             lines.push(format!(
                 "{:<26} {:<22} {:>3} {:>3} {:<7} {}",
-                text(&resource["kind"]),
-                text(&resource["name"]),
-                text(&resource["generation"]),
-                text(&resource["observedGeneration"]),
-                text(&ready["status"]),
-                text(&ready["reason"])
+                cell(&resource.kind),
+                cell(&resource.name),
+                resource.generation,
+                cell_or_dash(resource.observed_generation),
+                cell_or_dash(ready.map(|condition| condition.status)),
+                cell_or_dash(ready.map(|condition| condition.reason.as_str()))
             ));
         }
     }

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use ds01_spec::api::{ConditionStatus, StatusView};
 use hyper::{Method, StatusCode};
-use serde_json::Value;
 
 use super::api_call;
 use crate::{cli::WaitArgs, exit::ExitStatus, printer};
@@ -21,6 +21,13 @@ pub async fn wait(args: &WaitArgs, socket: &std::path::Path) -> anyhow::Result<E
         return Ok(ExitStatus::Usage);
     };
     let (condition_type, wanted) = condition.split_once('=').unwrap_or((condition, "True"));
+    let wanted_status = ConditionStatus::parse(wanted);
+    if wanted_status == ConditionStatus::Unknown && !wanted.eq_ignore_ascii_case("unknown") {
+        printer::error(&format!(
+            "a condition's status is True, False or Unknown, not `{wanted}`"
+        ));
+        return Ok(ExitStatus::Usage);
+    }
     let Some((kind, name)) = args.resource.split_once('/') else {
         printer::error(&format!(
             "name the resource as KIND/NAME, not `{}`",
@@ -42,29 +49,19 @@ pub async fn wait(args: &WaitArgs, socket: &std::path::Path) -> anyhow::Result<E
             return Ok(ExitStatus::Failure);
         };
         if status == StatusCode::OK {
-            let body: Value = serde_json::from_slice(&bytes)?;
-            let resource = body["resources"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|r| r["kind"] == kind.as_str() && r["name"] == name);
+            let view: StatusView = serde_json::from_slice(&bytes)?;
+            let resource = view
+                .resources
+                .iter()
+                .find(|r| r.kind == kind.as_str() && r.name == name);
             if let Some(resource) = resource {
-                let found = resource["conditions"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .find(|c| c["type"] == condition_type);
-                match found {
-                    Some(found) if found["status"] == wanted => {
+                match resource.condition(condition_type) {
+                    Some(found) if found.status == wanted_status => {
                         printer::data(&format!("{}/{name} condition met", kind.lowercase()));
                         return Ok(ExitStatus::Success);
                     }
                     Some(found) => {
-                        last = format!(
-                            "{condition_type}={} ({})",
-                            found["status"].as_str().unwrap_or("?"),
-                            found["reason"].as_str().unwrap_or("")
-                        )
+                        last = format!("{condition_type}={} ({})", found.status, found.reason);
                     }
                     None => last = format!("no {condition_type} condition yet"),
                 }

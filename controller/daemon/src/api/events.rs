@@ -1,113 +1,172 @@
-//! `GET /v1/events?type=PREFIX&user=U&since=RFC3339&follow=true`: the events kept in memory
-//! since the controller started, then (with `follow`) new ones as they happen, one JSON object
-//! per line. A non-admin sees only events about themselves and controller-wide ones.
+//! `GET /v1/events?type=&user=&container=&since=&until=&limit=&follow=` and
+//! `GET /v1/events/summary?…`: the event history on disk (see `history`), then with `follow`
+//! new events as they happen, one JSON object per line. A non-admin sees only events about
+//! themselves. The newest `limit` are sent; how many were left out is in the
+//! `x-ds01-events-omitted` header.
 
-use std::{convert::Infallible, sync::Arc};
+use std::{convert::Infallible, sync::Arc, time::Instant};
 
 use axum::{
+    Json,
     body::{Body, Bytes},
-    extract::{ConnectInfo, Query, State},
-    http::header,
+    extract::{ConnectInfo, Query, State, rejection::QueryRejection},
+    http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use ds01_host::event_log::Event;
+use ds01_spec::api::{EventEnvelope, EventQuery, EventSummary, INCOMPLETE_HEADER, OMITTED_HEADER};
 use futures::StreamExt;
-use serde::Deserialize;
 
-use super::{ApiState, Peer};
+use super::{
+    ApiState, Peer,
+    history::{self, History, ReadSlot, Selection, Source},
+    routes::Failure,
+};
 
-/// Query parameters.
-#[derive(Debug, Default, Deserialize)]
-pub struct EventQuery {
-    /// Event type prefix (`lifecycle.`, `gpu.orphan`).
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    /// Only events about this user.
-    user: Option<String>,
-    /// Only events at or after this time.
-    since: Option<jiff::Timestamp>,
-    /// Keep the response open and stream new events.
-    #[serde(default)]
-    follow: bool,
+/// How long a request waits for a free history reader.
+const SLOT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn query_of(query: Result<Query<EventQuery>, QueryRejection>) -> Result<EventQuery, Failure> {
+    query.map(|Query(query)| query).map_err(|rejection| {
+        Failure::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            rejection.body_text(),
+        )
+    })
 }
 
-struct Filter {
-    query: EventQuery,
-    /// Set for non-admins: they see their own events and controller-wide ones.
-    restrict_to: Option<String>,
+/// Reads the history for `peer` on a blocking thread.
+async fn read_history(
+    state: &ApiState,
+    peer: &Peer,
+    selection: Selection,
+) -> Result<History, Failure> {
+    let Some(slot) = ReadSlot::take(peer.uid, SLOT_WAIT).await else {
+        return Err(Failure::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            format!(
+                "the event history is being read for this user already, or {} reads are running; retry shortly",
+                history::MAX_CONCURRENT_READS
+            ),
+        ));
+    };
+    let source = match state.recorder.log_path() {
+        Some(path) => Source::Log(path.to_owned()),
+        None => Source::Memory(
+            state
+                .recorder
+                .recent()
+                .iter()
+                .map(|event| event.to_line().trim_end().to_owned())
+                .collect(),
+        ),
+    };
+    let deadline = Instant::now() + history::READ_DEADLINE;
+    let read = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        history::read(&source, &selection, deadline)
+    })
+    .await;
+    read.map_err(|_| {
+        Failure::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the event history reader failed",
+        )
+    })
 }
 
-impl Filter {
-    fn matches(&self, event: &Event) -> bool {
-        let type_ok = self
-            .query
-            .kind
-            .as_deref()
-            .is_none_or(|prefix| event.event_type.starts_with(prefix));
-        let user_ok = self
-            .query
-            .user
-            .as_deref()
-            .is_none_or(|user| event.user.as_deref() == Some(user));
-        let visible = self
-            .restrict_to
-            .as_deref()
-            .is_none_or(|me| event.user.as_deref().is_none_or(|user| user == me));
-        let since_ok = self.query.since.is_none_or(|since| {
-            event
-                .timestamp
-                .parse::<jiff::Timestamp>()
-                .is_ok_and(|at| at >= since)
-        });
-        type_ok && user_ok && visible && since_ok
+fn selection(peer: &Peer, query: EventQuery) -> Selection {
+    Selection {
+        query,
+        only_user: peer.viewer().map(str::to_owned),
     }
 }
 
-fn line(event: &Event) -> Bytes {
-    Bytes::from(event.to_line())
-}
-
-/// The handler.
+/// `GET /v1/events`.
 pub async fn events(
     State(state): State<Arc<ApiState>>,
     ConnectInfo(peer): ConnectInfo<Peer>,
-    Query(query): Query<EventQuery>,
+    query: Result<Query<EventQuery>, QueryRejection>,
 ) -> Response {
-    let restrict_to = (!state.admin.is_admin(&peer)).then(|| {
-        peer.uid
-            .map_or_else(|| "?".to_owned(), ds01_host::users::user_name)
-    });
-    let follow = query.follow;
-    let filter = Arc::new(Filter { query, restrict_to });
-    // Subscribe before reading the backlog so nothing falls between the two.
-    let live = state.recorder.follow();
-    let backlog: Vec<Bytes> = state
-        .recorder
-        .recent()
-        .iter()
-        .filter(|event| filter.matches(event))
-        .map(line)
-        .collect();
-    let backlog = futures::stream::iter(backlog.into_iter().map(Ok::<_, Infallible>));
-    let body = if follow {
-        let live_filter = filter.clone();
-        let live = tokio_stream_from(live).filter_map(move |event| {
-            let keep = live_filter
-                .matches(&event)
-                .then(|| Ok::<_, Infallible>(line(&event)));
-            async move { keep }
-        });
-        // The stream ends when the controller stops, so shutdown need not wait for followers.
-        let stopping = state.shutdown.clone().cancelled_owned();
-        Body::from_stream(backlog.chain(live).take_until(stopping))
-    } else {
-        Body::from_stream(backlog)
+    let query = match query_of(query) {
+        Ok(query) => query,
+        Err(failure) => return failure.into_response(),
     };
-    ([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response()
+    let follow = query.follow;
+    let selection = selection(&peer, query);
+    // Subscribed before the history is read, so nothing falls between the two.
+    let live = follow.then(|| state.recorder.follow());
+    let history = match read_history(&state, &peer, selection.clone()).await {
+        Ok(history) => history,
+        Err(failure) => return failure.into_response(),
+    };
+    let History {
+        lines,
+        omitted,
+        summary,
+        recent,
+    } = history;
+    let backlog = futures::stream::iter(
+        lines
+            .into_iter()
+            .map(|line| Ok::<_, Infallible>(Bytes::from(line + "\n"))),
+    );
+    let body = match live {
+        Some(live) => {
+            let live = stream_of(live).filter_map(move |event| {
+                let line = event.to_line();
+                let envelope = EventEnvelope {
+                    timestamp: event.timestamp,
+                    event_type: event.event_type,
+                    schema_version: event.schema_version,
+                    user: event.user,
+                    source: event.source,
+                    details: event.details,
+                };
+                let keep = (selection.matches(&envelope) && !recent.contains(line.trim_end()))
+                    .then(|| Ok::<_, Infallible>(Bytes::from(line)));
+                async move { keep }
+            });
+            // The stream ends when the controller stops, so shutdown need not wait for followers.
+            let stopping = state.shutdown.clone().cancelled_owned();
+            Body::from_stream(backlog.chain(live).take_until(stopping))
+        }
+        None => Body::from_stream(backlog),
+    };
+    let mut response = ([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response();
+    if omitted > 0 {
+        response
+            .headers_mut()
+            .insert(OMITTED_HEADER, HeaderValue::from(omitted));
+    }
+    if let Some(reason) = summary
+        .incomplete
+        .as_deref()
+        .and_then(|reason| HeaderValue::from_str(reason).ok())
+    {
+        response.headers_mut().insert(INCOMPLETE_HEADER, reason);
+    }
+    response
+}
+
+/// `GET /v1/events/summary`: counts per type and per user of the matching events.
+pub async fn summary(
+    State(state): State<Arc<ApiState>>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    query: Result<Query<EventQuery>, QueryRejection>,
+) -> Result<Json<EventSummary>, Failure> {
+    let mut query = query_of(query)?;
+    query.limit = Some(1);
+    query.follow = false;
+    let history = read_history(&state, &peer, selection(&peer, query)).await?;
+    Ok(Json(history.summary))
 }
 
 /// A broadcast receiver as a stream; lagging followers skip what they missed.
-fn tokio_stream_from(
+fn stream_of(
     receiver: tokio::sync::broadcast::Receiver<Event>,
 ) -> impl futures::Stream<Item = Event> {
     futures::stream::unfold(receiver, |mut receiver| async move {

@@ -1,6 +1,8 @@
-//! Accepts control-API connections: the peer's credentials per connection, a header-read
-//! timeout (a stalled client cannot hold a connection), a response timeout, a cap on the
-//! connections one user may hold open, and a shutdown that lets in-flight requests finish.
+//! Accepts control-API connections: the peer's credentials per connection (resolved to a name
+//! and admin status once, on a blocking thread), a header-read timeout (a stalled client
+//! cannot hold a connection), a response timeout, a cap on the connections one user may hold
+//! open, a cap on the request-body memory a user's requests may hold, and a shutdown that lets
+//! in-flight requests finish.
 
 use std::{convert::Infallible, time::Duration};
 
@@ -15,8 +17,14 @@ use hyper_util::{rt::TokioIo, server::graceful::GracefulShutdown};
 use tokio::net::{UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
+use tracing::Instrument;
 
-use super::{Peer, routes::Failure};
+use super::{
+    AdminPolicy, Peer,
+    auth::Credentials,
+    budget::{BodyBudget, MAX_BODY_BYTES_PER_USER},
+    routes::Failure,
+};
 use crate::connections::{self, Slots};
 
 /// A request (body included) must be answered within this time; streamed bodies
@@ -27,12 +35,35 @@ pub const MAX_CONNECTIONS_PER_USER: usize = 128;
 /// How long shutdown waits for open connections before dropping them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-fn peer_of(stream: &UnixStream) -> Peer {
+fn credentials_of(stream: &UnixStream) -> Credentials {
     let credentials = stream.peer_cred().ok();
-    Peer {
+    Credentials {
         uid: credentials.map(|c| c.uid()),
         gid: credentials.map(|c| c.gid()),
         pid: credentials.and_then(|c| c.pid()),
+    }
+}
+
+/// The peer's name and admin status, looked up on a blocking thread (NSS may be slow).
+async fn resolve(admin: AdminPolicy, credentials: Credentials) -> Peer {
+    tokio::task::spawn_blocking(move || admin.resolve(credentials))
+        .await
+        .unwrap_or_else(|_| AdminPolicy::unresolved(credentials))
+}
+
+/// The body bytes a request is charged: its declared length, or the per-request maximum when
+/// the length is not declared but a body may follow.
+fn declared_body(request: &Request<Incoming>) -> usize {
+    let maximum = ds01_spec::api::MAX_REQUEST_BYTES;
+    let headers = request.headers();
+    match headers
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok())
+    {
+        Some(length) => usize::try_from(length).unwrap_or(maximum).min(maximum),
+        None if headers.contains_key(hyper::header::TRANSFER_ENCODING) => maximum,
+        None => 0,
     }
 }
 
@@ -43,10 +74,42 @@ async fn refuse(stream: UnixStream) {
     connections::refuse(stream, "too_many_connections", &message).await;
 }
 
-/// The router's answer, or a JSON 503 when it takes longer than [`RESPONSE_TIMEOUT`].
-async fn respond(router: Router, peer: Peer, mut request: Request<Incoming>) -> Response {
+/// The router's answer, or a JSON 503 when it takes longer than [`RESPONSE_TIMEOUT`] or the
+/// user's requests already hold too much body memory.
+async fn respond(
+    router: Router,
+    peer: Peer,
+    budget: BodyBudget,
+    mut request: Request<Incoming>,
+) -> Response {
+    let Some(_reservation) = budget.reserve(peer.uid, declared_body(&request)) else {
+        tracing::warn!(uid = ?peer.uid, "control API request refused: too much body memory in flight");
+        return Failure::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_much_in_flight",
+            format!(
+                "this user's requests in flight already hold close to {} MiB of request bodies; \
+                 retry when they are answered",
+                MAX_BODY_BYTES_PER_USER >> 20
+            ),
+        )
+        .into_response();
+    };
+    let span = tracing::debug_span!(
+        "api_request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        uid = ?peer.uid,
+        gid = ?peer.gid,
+        pid = ?peer.pid,
+        user = %peer.name,
+        admin = peer.admin,
+    );
     request.extensions_mut().insert(ConnectInfo(peer));
-    match tokio::time::timeout(RESPONSE_TIMEOUT, router.oneshot(request)).await {
+    let answered = tokio::time::timeout(RESPONSE_TIMEOUT, router.oneshot(request))
+        .instrument(span)
+        .await;
+    match answered {
         Ok(Ok(response)) => response,
         Ok(Err(never)) => match never {},
         Err(_) => Failure::new(
@@ -62,10 +125,16 @@ async fn respond(router: Router, peer: Peer, mut request: Request<Incoming>) -> 
 }
 
 /// Serves `router` on `listener` until `shutdown`.
-pub async fn accept_loop(listener: UnixListener, router: Router, shutdown: CancellationToken) {
+pub async fn accept_loop(
+    listener: UnixListener,
+    router: Router,
+    admin: AdminPolicy,
+    shutdown: CancellationToken,
+) {
     let graceful = GracefulShutdown::new();
     // Per uid (`None`: credentials unreadable).
     let slots = Slots::<Option<u32>>::new(MAX_CONNECTIONS_PER_USER);
+    let budget = BodyBudget::default();
     loop {
         let stream = tokio::select! {
             () = shutdown.cancelled() => break,
@@ -79,23 +148,30 @@ pub async fn accept_loop(listener: UnixListener, router: Router, shutdown: Cance
                 }
             },
         };
-        let peer = peer_of(&stream);
-        let Some(slot) = slots.take(peer.uid) else {
-            tracing::warn!(uid = ?peer.uid, pid = ?peer.pid, "control API connection refused: too many open");
+        let credentials = credentials_of(&stream);
+        let Some(slot) = slots.take(credentials.uid) else {
+            tracing::warn!(uid = ?credentials.uid, pid = ?credentials.pid, "control API connection refused: too many open");
             tokio::spawn(refuse(stream));
             continue;
         };
         let router = router.clone();
-        let service = service_fn(move |request| {
-            let router = router.clone();
-            async move { Ok::<_, Infallible>(respond(router, peer, request).await) }
-        });
-        let connection =
-            connections::http1_builder().serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
+        let admin = admin.clone();
+        let budget = budget.clone();
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
             let _slot = slot;
-            if let Err(error) = connection.await {
+            // Looked up in this connection's own task: a slow directory service delays this
+            // connection only, never the accept loop.
+            let peer = resolve(admin, credentials).await;
+            let service = service_fn(move |request| {
+                let router = router.clone();
+                let peer = peer.clone();
+                let budget = budget.clone();
+                async move { Ok::<_, Infallible>(respond(router, peer, budget, request).await) }
+            });
+            let connection =
+                connections::http1_builder().serve_connection(TokioIo::new(stream), service);
+            if let Err(error) = watcher.watch(connection).await {
                 tracing::debug!(%error, "control API connection ended with an error");
             }
         });

@@ -1,28 +1,23 @@
-//! The `/v1` routes: status, specs, apply, delete. Every error is an [`ErrorBody`].
+//! The `/v1` routes and what they share: the state, the error shape ([`ErrorBody`]), the
+//! body limit.
 
-use ds01_spec::EventType;
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 
 use axum::{
     Json, Router,
     body::Bytes,
-    extract::{ConnectInfo, DefaultBodyLimit, Path, State, rejection::BytesRejection},
+    extract::{DefaultBodyLimit, rejection::BytesRejection},
     http::StatusCode,
     response::{IntoResponse, Response},
     routing::{delete, get, post},
 };
 use ds01_spec::{
-    Kind, Source,
-    api::{ApiError, ApplyRequest, ApplyResponse, ApplyResult, ErrorBody, MAX_REQUEST_BYTES},
+    Diagnostic, Kind,
+    api::{ApiError, ErrorBody, MAX_REQUEST_BYTES},
 };
-use serde_json::{Value, json};
 
 use super::{AdminPolicy, Peer};
-use crate::{
-    inventory::SharedInventory,
-    recorder::Recorder,
-    spec_store::{ApplyOutcome, SpecStore, SpecStoreError},
-};
+use crate::{inventory::SharedInventory, recorder::Recorder, spec_store::SpecStore};
 
 /// Called with the kind and name of a spec that was applied or deleted.
 pub type SpecChanged = Arc<dyn Fn(Kind, &str) + Send + Sync>;
@@ -52,6 +47,7 @@ pub struct ApiState {
 }
 
 /// A failed request.
+#[derive(Debug)]
 pub(super) struct Failure(StatusCode, ApiError);
 
 impl Failure {
@@ -65,6 +61,20 @@ impl Failure {
             },
         )
     }
+
+    /// 422 `invalid_specs` with every problem; nothing was applied.
+    pub(super) fn invalid(diagnostics: Vec<Diagnostic>) -> Self {
+        let mut failure = Failure::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_specs",
+            format!(
+                "{} problem(s) in the submitted specs; nothing was applied",
+                diagnostics.len()
+            ),
+        );
+        failure.1.diagnostics = diagnostics;
+        failure
+    }
 }
 
 impl IntoResponse for Failure {
@@ -76,11 +86,12 @@ impl IntoResponse for Failure {
 /// The router.
 pub fn router(state: Arc<ApiState>) -> Router {
     Router::new()
-        .route("/v1/status", get(status))
-        .route("/v1/specs", get(list_specs))
-        .route("/v1/apply", post(apply))
-        .route("/v1/specs/{kind}/{name}", delete(delete_spec))
+        .route("/v1/status", get(super::status::status))
+        .route("/v1/specs", get(super::apply::list_specs))
+        .route("/v1/apply", post(super::apply::apply))
+        .route("/v1/specs/{kind}/{name}", delete(super::apply::delete_spec))
         .route("/v1/events", get(super::events::events))
+        .route("/v1/events/summary", get(super::events::summary))
         .route("/v1/containers", get(super::views::containers))
         .route("/v1/containers/{container}", get(super::views::container))
         .route("/v1/gpus", get(super::views::gpus))
@@ -96,7 +107,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .with_state(state)
 }
 
-fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Failure> {
+/// The body, or the failure that explains why there is none.
+pub(super) fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Failure> {
     body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             Failure::new(
@@ -114,10 +126,11 @@ fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Failure> {
     })
 }
 
-fn forbidden(peer: &Peer, admin: &AdminPolicy) -> Failure {
+/// 403 for a change by someone who may only read.
+pub(super) fn forbidden(peer: &Peer, admin: &AdminPolicy) -> Failure {
     let who = peer.uid.map_or_else(
         || "an unknown user".to_owned(),
-        |uid| format!("user {} (uid {uid})", ds01_host::users::user_name(uid)),
+        |uid| format!("user {} (uid {uid})", peer.name),
     );
     Failure::new(
         StatusCode::FORBIDDEN,
@@ -127,285 +140,4 @@ fn forbidden(peer: &Peer, admin: &AdminPolicy) -> Failure {
             admin.group
         ),
     )
-}
-
-async fn apply(
-    State(state): State<Arc<ApiState>>,
-    ConnectInfo(peer): ConnectInfo<Peer>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<ApplyResponse>, Failure> {
-    let body = body_bytes(body)?;
-    let request: ApplyRequest = serde_json::from_slice(&body).map_err(|error| {
-        Failure::new(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            format!("the body is not an apply request: {error}"),
-        )
-    })?;
-    if !request.dry_run && !state.admin.is_admin(&peer) {
-        return Err(forbidden(&peer, &state.admin));
-    }
-    let sources: Vec<Source> = request
-        .files
-        .into_iter()
-        .map(|file| Source {
-            name: file.name,
-            text: file.text,
-        })
-        .collect();
-    let mut store = state.store.lock().await;
-    let invalid = |error: SpecStoreError| match error {
-        SpecStoreError::Invalid(diagnostics) => {
-            let mut failure = Failure::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_specs",
-                format!(
-                    "{} problem(s) in the submitted specs; nothing was applied",
-                    diagnostics.0.len()
-                ),
-            );
-            failure.1.diagnostics = diagnostics.0;
-            failure
-        }
-        other => Failure::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            crate::inventory::docker_watch::error_chain(&other),
-        ),
-    };
-    let mut to_preview = Vec::new();
-    let outcomes: Vec<(String, ApplyOutcome)> = if request.dry_run {
-        let planned = store.plan(&sources).map_err(invalid)?;
-        for (item, _) in &planned {
-            if let ds01_spec::SpecBody::ContainerLifecyclePolicy(spec) = &item.resource.spec {
-                to_preview.push((
-                    item.resource.reference(),
-                    item.resource.metadata.name.clone(),
-                    spec.clone(),
-                ));
-            }
-        }
-        planned
-            .into_iter()
-            .map(|(item, outcome)| (item.resource.reference(), outcome))
-            .collect()
-    } else {
-        store
-            .apply(&sources, jiff::Timestamp::now())
-            .map_err(invalid)?
-    };
-    let mut results = Vec::new();
-    for (reference, outcome) in outcomes {
-        let current = reference
-            .split_once('/')
-            .and_then(|(kind, name)| store.get(kind.parse().ok()?, name))
-            .map_or(0, |spec| spec.generation);
-        let generation = if request.dry_run && outcome != ApplyOutcome::Unchanged {
-            current + 1
-        } else {
-            current
-        };
-        if !request.dry_run && outcome != ApplyOutcome::Unchanged {
-            if let Some((kind, name)) = reference
-                .split_once('/')
-                .and_then(|(kind, name)| Some((kind.parse::<Kind>().ok()?, name)))
-            {
-                (state.notify)(kind, name);
-            }
-            let user = peer.uid.map(ds01_host::users::user_name);
-            state.recorder.emit(
-                EventType::SpecApplied,
-                user.as_deref(),
-                json!({ "resource": reference, "outcome": outcome, "generation": generation }),
-            );
-        }
-        let outcome = serde_json::to_value(outcome)
-            .ok()
-            .and_then(|value| value.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        results.push(ApplyResult {
-            resource: reference,
-            outcome,
-            generation,
-        });
-    }
-    drop(store);
-    let mut preview = Vec::new();
-    let admin = state.admin.is_admin(&peer);
-    for (reference, name, spec) in to_preview {
-        preview.extend(preview_policy(&state, &reference, &name, &spec, admin).await);
-    }
-    Ok(Json(ApplyResponse {
-        results,
-        dry_run: request.dry_run,
-        preview,
-    }))
-}
-
-/// What a lifecycle policy would do now. Only an admin's preview reads the members files the
-/// spec names; anyone else's reads no server file.
-async fn preview_policy(
-    state: &ApiState,
-    reference: &str,
-    name: &str,
-    spec: &ds01_spec::ContainerLifecyclePolicySpec,
-    admin: bool,
-) -> Vec<ds01_spec::api::PreviewAction> {
-    use crate::controllers::lifecycle::{members, preview};
-    let membership = if admin {
-        members::MembersFiles::default().read(spec).await
-    } else {
-        members::Membership {
-            problems: spec
-                .groups
-                .values()
-                .filter_map(|group| group.members_file.as_ref())
-                .map(|path| format!("membersFile {path} not read: previews by users who are not admins read no server files"))
-                .collect(),
-            ..members::Membership::default()
-        }
-    };
-    let inventory = state
-        .inventory
-        .read()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clone();
-    preview::preview(
-        reference,
-        name,
-        spec,
-        &inventory,
-        &state.lifecycle_preview,
-        &membership,
-        jiff::Timestamp::now(),
-    )
-}
-
-async fn delete_spec(
-    State(state): State<Arc<ApiState>>,
-    ConnectInfo(peer): ConnectInfo<Peer>,
-    Path((kind, name)): Path<(String, String)>,
-) -> Result<Json<Value>, Failure> {
-    if !state.admin.is_admin(&peer) {
-        return Err(forbidden(&peer, &state.admin));
-    }
-    let kind: Kind = kind
-        .parse()
-        .map_err(|message: String| Failure::new(StatusCode::BAD_REQUEST, "bad_request", message))?;
-    let deleted = state
-        .store
-        .lock()
-        .await
-        .delete(kind, &name)
-        .map_err(|error| {
-            Failure::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                crate::inventory::docker_watch::error_chain(&error),
-            )
-        })?;
-    let reference = format!("{}/{name}", kind.lowercase());
-    if !deleted {
-        return Err(Failure::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("{reference} is not applied"),
-        ));
-    }
-    let user = peer.uid.map(ds01_host::users::user_name);
-    state.recorder.emit(
-        EventType::SpecDeleted,
-        user.as_deref(),
-        json!({ "resource": reference }),
-    );
-    Ok(Json(json!({ "resource": reference, "deleted": true })))
-}
-
-async fn list_specs(State(state): State<Arc<ApiState>>) -> Json<Value> {
-    let store = state.store.lock().await;
-    let specs: Vec<Value> = store
-        .all()
-        .map(|spec| {
-            json!({
-                "kind": spec.resource.kind().as_str(),
-                "name": spec.resource.metadata.name,
-                "generation": spec.generation,
-                "appliedAt": format!("{:.3}", spec.applied_at),
-                "document": spec.written,
-                "resolved": spec.resource.to_json(),
-            })
-        })
-        .collect();
-    Json(json!({ "specs": specs }))
-}
-
-async fn status(State(state): State<Arc<ApiState>>) -> Json<Value> {
-    let resources: Vec<Value> = {
-        let store = state.store.lock().await;
-        store
-            .all()
-            .map(|spec| {
-                let kind = spec.resource.kind();
-                let name = &spec.resource.metadata.name;
-                match state.board.get(kind, name) {
-                    Some(reported) => json!({
-                        "kind": kind.as_str(),
-                        "name": name,
-                        "generation": spec.generation,
-                        "observedGeneration": reported.observed_generation,
-                        "conditions": reported.conditions,
-                        "details": reported.details,
-                    }),
-                    None => json!({
-                        "kind": kind.as_str(),
-                        "name": name,
-                        "generation": spec.generation,
-                        "observedGeneration": null,
-                        "conditions": [{
-                            "type": "Ready",
-                            "status": "Unknown",
-                            "reason": "AwaitingController",
-                            "message": "applied; no controller has reconciled it yet",
-                            "lastTransitionTime": format!("{:.3}", spec.applied_at),
-                        }],
-                    }),
-                }
-            })
-            .collect()
-    };
-    let inventory = state
-        .inventory
-        .read()
-        .unwrap_or_else(PoisonError::into_inner);
-    let now = jiff::Timestamp::now();
-    let containers = inventory.containers.values();
-    let running = inventory
-        .containers
-        .values()
-        .filter(|record| record.info.state.is_live())
-        .count();
-    let with_gpu = inventory
-        .containers
-        .values()
-        .filter(|record| record.info.gpu.has_gpu)
-        .count();
-    Json(json!({
-        "controller": {
-            "version": env!("CARGO_PKG_VERSION"),
-            "startedAt": format!("{:.3}", state.started),
-            "uptimeSeconds": now.duration_since(state.started).as_secs(),
-            "docker": inventory.docker,
-            "gpu": inventory.gpu,
-            "eventLogError": state.recorder.last_error(),
-            "conditions": state.board.controller_conditions(),
-        },
-        "resources": resources,
-        "counts": {
-            "containers": containers.count(),
-            "running": running,
-            "withGpu": with_gpu,
-            "gpus": inventory.gpus.gpus.len(),
-            "hostGpuProcesses": inventory.host_processes.len(),
-        },
-    }))
 }

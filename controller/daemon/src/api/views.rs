@@ -1,162 +1,211 @@
-//! Read views of the inventory for `ds01ctl get`: containers, GPUs, GPU processes. A non-admin
-//! sees full detail only for their own containers and processes; others are counted.
+//! Read views of the inventory for `ds01ctl get` and `describe`: containers, GPUs, GPU
+//! processes, as the typed structs of `ds01_spec::api`. A non-admin sees full detail only for
+//! their own containers and processes; others are counted. The lifecycle controller's facts
+//! (still JSON inside the controller) are converted here, at the boundary.
 
 use std::sync::{Arc, PoisonError};
 
 use axum::{
     Json,
-    extract::{ConnectInfo, State},
+    extract::{ConnectInfo, RawQuery, State},
+    http::StatusCode,
 };
-use serde_json::{Value, json};
+use ds01_spec::api::{
+    ApiTime, ContainerDetail, ContainerEvent, ContainerGpuProcess, ContainerLifecycleView,
+    ContainerList, ContainerSummary, GpuAccessView, GpuList, GpuView, MigDeviceView, MountView,
+    ProcessCounts, ProcessList, ProcessView,
+};
+use serde_json::Value;
 
-use super::{ApiState, Peer};
-use crate::inventory::{ContainerRecord, gpu_watch::Placement};
+use super::{ApiState, Peer, filters::WorkloadFilter, routes::Failure};
+use crate::inventory::{ContainerRecord, Inventory, gpu_watch::Placement};
 
-/// Whose details a peer may see: `None` for everything.
-fn viewer(state: &ApiState, peer: &Peer) -> Option<String> {
-    (!state.admin.is_admin(peer)).then(|| {
-        peer.uid
-            .map_or_else(|| "?".to_owned(), ds01_host::users::user_name)
-    })
+/// The lifecycle controller's facts about a container, typed; `None` when there are none or
+/// they do not have the shape of [`ContainerLifecycleView`].
+pub fn lifecycle_view(facts: &Value) -> Option<ContainerLifecycleView> {
+    if facts.is_null() {
+        return None;
+    }
+    match serde_json::from_value(facts.clone()) {
+        Ok(view) => Some(view),
+        Err(error) => {
+            tracing::warn!(%error, "lifecycle facts do not fit the API view; left out");
+            None
+        }
+    }
 }
 
-fn container_view(record: &ContainerRecord) -> Value {
+fn summary(record: &ContainerRecord) -> ContainerSummary {
     let info = &record.info;
-    json!({
-        "id": info.short_id(),
-        "name": info.name,
-        "user": record.user,
-        "ownerSource": record.owner_source,
-        "origin": record.origin,
-        "status": info.state.as_str(),
-        "image": info.image,
-        "gpus": record.gpu_uuids,
-        "hasGpu": info.gpu.has_gpu,
-        "createdAt": info.created_at.map(|at| format!("{at:.3}")),
-        "startedAt": info.started_at.map(|at| format!("{at:.3}")),
-        "finishedAt": info.finished_at.map(|at| format!("{at:.3}")),
-        "detectedAt": format!("{:.3}", record.detected_at),
-    })
+    ContainerSummary {
+        id: info.short_id().to_owned(),
+        name: info.name.clone(),
+        user: record.user.clone(),
+        owner_source: record.owner_source.to_owned(),
+        origin: record.origin.clone(),
+        status: info.state.as_str().to_owned(),
+        image: info.image.clone(),
+        gpus: record.gpu_uuids.clone(),
+        has_gpu: info.gpu.has_gpu,
+        created_at: info.created_at.map(ApiTime),
+        started_at: info.started_at.map(ApiTime),
+        finished_at: info.finished_at.map(ApiTime),
+        detected_at: ApiTime(record.detected_at),
+        idle_since: None,
+        next_deadline: None,
+    }
 }
 
-/// `GET /v1/containers`.
+/// `GET /v1/containers?user=&gpu=&label=`.
 pub async fn containers(
     State(state): State<Arc<ApiState>>,
     ConnectInfo(peer): ConnectInfo<Peer>,
-) -> Json<Value> {
-    let me = viewer(&state, &peer);
+    RawQuery(query): RawQuery,
+) -> Result<Json<ContainerList>, Failure> {
+    let filter = WorkloadFilter::parse(query.as_deref())?;
+    let viewer = peer.viewer();
+    let lifecycle = state
+        .lifecycle
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
     let inventory = state
         .inventory
         .read()
         .unwrap_or_else(PoisonError::into_inner);
-    let (visible, hidden): (Vec<&ContainerRecord>, Vec<&ContainerRecord>) = inventory
+    let devices = filter.devices(&inventory);
+    let mut list = ContainerList::default();
+    for record in inventory.containers.values() {
+        if viewer.is_some_and(|me| record.user != me) {
+            let unlabelled = WorkloadFilter {
+                labels: Vec::new(),
+                ..filter.clone()
+            };
+            if unlabelled.container_matches(record, devices.as_deref()) {
+                list.others_hidden += 1;
+            }
+            continue;
+        }
+        if !filter.container_matches(record, devices.as_deref()) {
+            continue;
+        }
+        let mut view = summary(record);
+        if let Some(facts) = lifecycle.get(&record.info.id).and_then(lifecycle_view) {
+            view.idle_since = facts.idle_since;
+            view.next_deadline = facts.next_deadline;
+        }
+        list.containers.push(view);
+    }
+    Ok(Json(list))
+}
+
+fn process_counts(inventory: &Inventory, uuid: &str) -> ProcessCounts {
+    let mut counts = ProcessCounts::default();
+    for process in inventory
+        .gpu_processes
+        .iter()
+        .filter(|process| process.parent_gpu_uuid == uuid || process.gpu_uuid == uuid)
+    {
+        match process.placement {
+            Placement::Container { .. } => counts.container += 1,
+            Placement::Foreign { .. } => counts.foreign += 1,
+            Placement::Host => counts.host += 1,
+            Placement::Ghost => counts.ghost += 1,
+        }
+    }
+    counts
+}
+
+/// Names of the running containers holding `uuid`; for a non-admin, other users' containers
+/// are `(another user)` and counted.
+fn holders(inventory: &Inventory, uuid: &str, viewer: Option<&str>) -> (Vec<String>, usize) {
+    let mut others = 0;
+    let names = inventory
         .containers
         .values()
-        .map(AsRef::as_ref)
-        .partition(|record| me.as_deref().is_none_or(|me| record.user == me));
-    let lifecycle = state
-        .lifecycle
-        .read()
-        .unwrap_or_else(PoisonError::into_inner);
-    let listed: Vec<Value> = visible
-        .into_iter()
+        .filter(|record| {
+            record.gpu_uuids.iter().any(|held| held == uuid) && record.info.state.is_live()
+        })
         .map(|record| {
-            let mut view = container_view(record);
-            if let Some(facts) = lifecycle.get(&record.info.id) {
-                view["idleSince"] = facts["idleSince"].clone();
-                view["nextDeadline"] = facts["nextDeadline"].clone();
+            if viewer.is_none_or(|me| record.user == me) {
+                record.info.name.clone()
+            } else {
+                others += 1;
+                "(another user)".to_owned()
             }
-            view
         })
         .collect();
-    Json(json!({ "containers": listed, "othersHidden": hidden.len() }))
+    (names, others)
 }
 
 /// `GET /v1/gpus`.
 pub async fn gpus(
     State(state): State<Arc<ApiState>>,
     ConnectInfo(peer): ConnectInfo<Peer>,
-) -> Json<Value> {
-    let me = viewer(&state, &peer);
+) -> Json<GpuList> {
+    let viewer = peer.viewer();
     let inventory = state
         .inventory
         .read()
         .unwrap_or_else(PoisonError::into_inner);
-    let holders = |uuid: &str| -> Vec<String> {
-        inventory
-            .containers
-            .values()
-            .filter(|record| {
-                record.gpu_uuids.iter().any(|held| held == uuid) && record.info.state.is_live()
-            })
-            .map(|record| {
-                if me.as_deref().is_none_or(|me| record.user == me) {
-                    record.info.name.clone()
-                } else {
-                    "(another user)".to_owned()
-                }
-            })
-            .collect()
-    };
-    let classes = |uuid: &str| {
-        let on_device = inventory
-            .gpu_processes
-            .iter()
-            .filter(|process| process.parent_gpu_uuid == uuid || process.gpu_uuid == uuid);
-        let mut counts = json!({ "container": 0, "host": 0, "ghost": 0 });
-        for process in on_device {
-            let class = match process.placement {
-                Placement::Container { .. } => "container",
-                Placement::Foreign { .. } => "foreign",
-                Placement::Host => "host",
-                Placement::Ghost => "ghost",
-            };
-            counts[class] = json!(counts[class].as_u64().unwrap_or(0) + 1);
-        }
-        counts
-    };
-    let gpus: Vec<Value> = inventory
+    let gpus = inventory
         .gpus
         .gpus
         .iter()
         .map(|gpu| {
-            json!({
-                "index": gpu.index,
-                "uuid": gpu.uuid,
-                "name": gpu.name,
-                "memoryTotalBytes": gpu.memory_total_bytes,
-                "memoryUsedBytes": gpu.memory_used_bytes,
-                "utilizationGpu": gpu.utilization_gpu,
-                "temperatureC": gpu.temperature_c,
-                "migEnabled": gpu.mig_enabled,
-                "lost": gpu.lost,
-                "errors": gpu.errors,
-                "holders": holders(&gpu.uuid),
-                "processes": classes(&gpu.uuid),
-                "migDevices": gpu.mig_devices.iter().map(|mig| json!({
-                    "uuid": mig.uuid,
-                    "memoryTotalBytes": mig.memory_total_bytes,
-                    "holders": holders(&mig.uuid),
-                    "processes": classes(&mig.uuid),
-                })).collect::<Vec<_>>(),
-            })
+            let (holders_named, others_holding) = holders(&inventory, &gpu.uuid, viewer);
+            GpuView {
+                index: gpu.index,
+                uuid: gpu.uuid.clone(),
+                name: gpu.name.clone(),
+                memory_total_bytes: gpu.memory_total_bytes,
+                memory_used_bytes: gpu.memory_used_bytes,
+                utilization_gpu: gpu.utilization_gpu,
+                temperature_c: gpu.temperature_c,
+                mig_enabled: gpu.mig_enabled,
+                lost: gpu.lost,
+                errors: gpu.errors.clone(),
+                holders: holders_named,
+                others_holding,
+                processes: process_counts(&inventory, &gpu.uuid),
+                mig_devices: gpu
+                    .mig_devices
+                    .iter()
+                    .map(|mig| {
+                        let (holders_named, others_holding) =
+                            holders(&inventory, &mig.uuid, viewer);
+                        MigDeviceView {
+                            uuid: mig.uuid.clone(),
+                            memory_total_bytes: mig.memory_total_bytes,
+                            holders: holders_named,
+                            others_holding,
+                            processes: process_counts(&inventory, &mig.uuid),
+                        }
+                    })
+                    .collect(),
+            }
         })
         .collect();
-    Json(json!({ "gpus": gpus, "backend": inventory.gpu }))
+    Json(GpuList {
+        gpus,
+        backend: super::status::gpu_view(&inventory.gpu),
+    })
 }
 
-/// `GET /v1/processes`.
+/// `GET /v1/processes?user=&gpu=&label=`.
 pub async fn processes(
     State(state): State<Arc<ApiState>>,
     ConnectInfo(peer): ConnectInfo<Peer>,
-) -> Json<Value> {
-    let me = viewer(&state, &peer);
+    RawQuery(query): RawQuery,
+) -> Result<Json<ProcessList>, Failure> {
+    let filter = WorkloadFilter::parse(query.as_deref())?;
+    let viewer = peer.viewer();
     let inventory = state
         .inventory
         .read()
         .unwrap_or_else(PoisonError::into_inner);
-    let mut hidden = 0;
-    let mut listed = Vec::new();
+    let devices = filter.devices(&inventory);
+    let mut list = ProcessList::default();
     for process in &inventory.gpu_processes {
         let container = match &process.placement {
             Placement::Container { id, .. } => inventory.containers.get(id),
@@ -166,8 +215,19 @@ pub async fn processes(
             .map(|record| record.user.clone())
             .or_else(|| process.user.clone())
             .unwrap_or_else(|| "unknown".to_owned());
-        if me.as_deref().is_some_and(|me| owner != me) {
-            hidden += 1;
+        let on_devices = devices.as_deref().is_none_or(|devices| {
+            devices.contains(&process.gpu_uuid) || devices.contains(&process.parent_gpu_uuid)
+        });
+        if viewer.is_some_and(|me| owner != me) {
+            if filter.user_matches(&owner) && on_devices {
+                list.others_hidden += 1;
+            }
+            continue;
+        }
+        if !(filter.user_matches(&owner)
+            && on_devices
+            && filter.labels_match(container.map(|record| &record.info.labels)))
+        {
             continue;
         }
         let class = match (&process.placement, container) {
@@ -180,19 +240,19 @@ pub async fn processes(
             (Placement::Host, _) => "host",
             (Placement::Ghost, _) => "ghost",
         };
-        listed.push(json!({
-            "pid": process.identity.pid,
-            "startTime": process.identity.start_time,
-            "user": owner,
-            "gpu": process.gpu_uuid,
-            "class": class,
-            "container": container.map(|record| record.info.name.clone()),
-            "name": process.name,
-            "cmdline": process.cmdline,
-            "memoryMiB": process.used_memory_bytes.map(|bytes| bytes >> 20),
-        }));
+        list.processes.push(ProcessView {
+            pid: process.identity.pid,
+            start_time: process.identity.start_time,
+            user: owner,
+            gpu: process.gpu_uuid.clone(),
+            class: class.to_owned(),
+            container: container.map(|record| record.info.name.clone()),
+            name: process.name.clone(),
+            cmdline: process.cmdline.clone(),
+            memory_mib: process.used_memory_bytes.map(|bytes| bytes >> 20),
+        });
     }
-    Json(json!({ "processes": listed, "othersHidden": hidden }))
+    Ok(Json(list))
 }
 
 /// `GET /v1/containers/{name-or-id}`: everything known about one container.
@@ -200,10 +260,13 @@ pub async fn container(
     State(state): State<Arc<ApiState>>,
     ConnectInfo(peer): ConnectInfo<Peer>,
     axum::extract::Path(wanted): axum::extract::Path<String>,
-) -> Result<Json<Value>, super::routes::Failure> {
-    use axum::http::StatusCode;
-    let me = viewer(&state, &peer);
-    let (view, id, user) = {
+) -> Result<Json<ContainerDetail>, Failure> {
+    let facts = state
+        .lifecycle
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    let mut detail = {
         let inventory = state
             .inventory
             .read()
@@ -222,14 +285,14 @@ pub async fn container(
         let record = match matches.as_slice() {
             [one] => *one,
             [] => {
-                return Err(super::routes::Failure::new(
+                return Err(Failure::new(
                     StatusCode::NOT_FOUND,
                     "not_found",
                     format!("no container named or with id `{wanted}`"),
                 ));
             }
             _ => {
-                return Err(super::routes::Failure::new(
+                return Err(Failure::new(
                     StatusCode::BAD_REQUEST,
                     "bad_request",
                     format!(
@@ -239,42 +302,118 @@ pub async fn container(
                 ));
             }
         };
-        if me.as_deref().is_some_and(|me| record.user != me) {
-            return Err(super::routes::Failure::new(
+        if peer.viewer().is_some_and(|me| record.user != me) {
+            return Err(Failure::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",
                 "that container belongs to another user; only admins see others' containers in detail",
             ));
         }
-        let mut view = container_view(record);
         let info = &record.info;
-        view["labels"] = json!(info.labels);
-        view["mounts"] = json!(info.mounts);
-        view["gpuAccess"] = json!(info.gpu);
-        view["pid"] = json!(info.pid);
-        view["exitCode"] = json!(info.exit_code);
-        view["lifecycle"] = state
-            .lifecycle
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&info.id)
-            .cloned()
-            .unwrap_or(Value::Null);
-        view["gpuProcesses"] = json!(inventory
-            .gpu_processes
-            .iter()
-            .filter(|process| matches!(&process.placement, Placement::Container { id, .. } if *id == info.id))
-            .map(|process| json!({ "pid": process.identity.pid, "gpu": process.gpu_uuid, "name": process.name, "memoryMiB": process.used_memory_bytes.map(|bytes| bytes >> 20) }))
-            .collect::<Vec<_>>());
-        (view, info.short_id().to_owned(), record.user.clone())
+        let lifecycle = facts.get(&info.id).and_then(lifecycle_view);
+        let mut summary = summary(record);
+        summary.idle_since = lifecycle.as_ref().and_then(|view| view.idle_since);
+        summary.next_deadline = lifecycle.as_ref().and_then(|view| view.next_deadline);
+        ContainerDetail {
+            summary,
+            labels: info.labels.clone(),
+            mounts: info
+                .mounts
+                .iter()
+                .map(|mount| MountView {
+                    source: mount.source.clone(),
+                    destination: mount.destination.clone(),
+                    kind: mount.kind.clone(),
+                })
+                .collect(),
+            gpu_access: GpuAccessView {
+                has_gpu: info.gpu.has_gpu,
+                all: info.gpu.all,
+                devices: info.gpu.devices.clone(),
+                via: info.gpu.via.clone(),
+            },
+            pid: info.pid,
+            exit_code: info.exit_code,
+            lifecycle,
+            gpu_processes: inventory
+                .gpu_processes
+                .iter()
+                .filter(|process| {
+                    matches!(&process.placement, Placement::Container { id, .. } if *id == info.id)
+                })
+                .map(|process| ContainerGpuProcess {
+                    pid: process.identity.pid,
+                    gpu: process.gpu_uuid.clone(),
+                    name: process.name.clone(),
+                    memory_mib: process.used_memory_bytes.map(|bytes| bytes >> 20),
+                })
+                .collect(),
+            events: Vec::new(),
+        }
     };
-    let mut view = view;
-    view["events"] = json!(state
+    let id = detail.summary.id.clone();
+    let user = detail.summary.user.clone();
+    detail.events = state
         .recorder
         .recent()
         .into_iter()
-        .filter(|event| event.details["container_id"] == id.as_str() && event.user.as_deref() == Some(user.as_str()))
-        .map(|event| json!({ "timestamp": event.timestamp, "type": event.event_type, "details": event.details }))
-        .collect::<Vec<_>>());
-    Ok(Json(view))
+        .filter(|event| {
+            event.details["container_id"] == id.as_str()
+                && event.user.as_deref() == Some(user.as_str())
+        })
+        .map(|event| ContainerEvent {
+            timestamp: event.timestamp,
+            event_type: event.event_type,
+            details: event.details,
+        })
+        .collect();
+    Ok(Json(detail))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lifecycle_controllers_facts_convert_to_the_typed_view() {
+        // The shape `controllers/lifecycle/executor.rs::view` writes today.
+        let facts = serde_json::json!({
+            "policy": "lab", "dryRun": false, "group": "student",
+            "limits": {
+                "idleTimeout": {"value": "1h", "source": "groups.student"},
+                "maxRuntime": {"value": null, "source": "built-in default"},
+                "stopGracePeriod": {"value": "1m", "source": "built-in default"},
+                "onIdle": {"value": "Stop", "source": "built-in default"},
+                "removeAfterStop": {"value": "30m", "source": "defaults"},
+                "gpuHoldAfterStop": {"value": "15m", "source": "defaults"},
+                "createdTimeout": {"value": "30m", "source": "defaults"},
+                "startupGrace": {"value": "30m", "source": "defaults"},
+                "gpuUtilBelow": {"value": "5%", "source": "defaults"},
+                "cpuBelow": {"value": "2%", "source": "defaults"},
+                "networkBelow": {"value": "1MiB", "source": "defaults"}
+            },
+            "exemptions": [{"from": ["idle"], "reason": "thesis", "expires": null}],
+            "signals": {"gpu": {"value": "0%", "idle": true}, "cpu": {"value": null, "idle": false},
+                        "network": {"value": "12B", "idle": true}, "keepAlive": false},
+            "idle": true,
+            "idleSince": "2026-01-01T10:00:00.000Z",
+            "idleWarningsSent": 1,
+            "runtimeWarningsSent": 0,
+            "nextDeadline": "2026-01-01T11:00:00.000Z",
+            "note": null
+        });
+        let view = lifecycle_view(&facts).expect("converts");
+        assert_eq!(view.limits.idle_timeout.value.as_deref(), Some("1h"));
+        assert_eq!(view.limits.idle_timeout.source, "groups.student");
+        assert_eq!(view.exemptions[0].from, ["idle"]);
+        assert_eq!(view.signals.cpu.value, None);
+        assert_eq!(view.idle_warnings_sent, 1);
+        assert_eq!(
+            view.idle_since.map(|at| at.to_string()).as_deref(),
+            Some("2026-01-01T10:00:00.000Z")
+        );
+        let back = serde_json::to_value(&view).expect("json");
+        assert_eq!(back, facts, "the typed view writes the same JSON");
+        assert!(lifecycle_view(&Value::Null).is_none());
+    }
 }

@@ -6,25 +6,29 @@ use std::{
     sync::{Arc, PoisonError, RwLock},
 };
 
-use ds01_spec::Kind;
+use ds01_spec::{
+    Kind,
+    api::{ApiTime, Condition, ConditionStatus},
+};
 use serde::Serialize;
 use serde_json::Value;
 
-/// One condition.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ConditionRecord {
-    /// `Ready`, `Degraded`, …
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// `True`, `False`, `Unknown`.
-    pub status: String,
-    /// CamelCase reason.
-    pub reason: String,
-    /// Sentence.
-    pub message: String,
-    /// When `status` last changed.
-    pub last_transition_time: String,
+/// What a controller reports for one condition; the board keeps its transition time.
+pub trait ConditionUpdate {
+    /// `(type, status, reason, message)`.
+    fn parts(&self) -> (&str, ConditionStatus, &str, &str);
+}
+
+impl ConditionUpdate for (&str, &str, &str, String) {
+    fn parts(&self) -> (&str, ConditionStatus, &str, &str) {
+        (self.0, ConditionStatus::parse(self.1), self.2, &self.3)
+    }
+}
+
+impl ConditionUpdate for Condition {
+    fn parts(&self) -> (&str, ConditionStatus, &str, &str) {
+        (&self.kind, self.status, &self.reason, &self.message)
+    }
 }
 
 /// A resource's reported status.
@@ -34,7 +38,7 @@ pub struct ResourceStatus {
     /// The generation the controller last reconciled.
     pub observed_generation: u64,
     /// Conditions.
-    pub conditions: Vec<ConditionRecord>,
+    pub conditions: Vec<Condition>,
     /// Kind-specific facts (container id, phase, restarts, …).
     pub details: Value,
 }
@@ -43,7 +47,7 @@ pub struct ResourceStatus {
 #[derive(Clone, Debug, Default)]
 pub struct StatusBoard {
     inner: Arc<RwLock<BTreeMap<(Kind, String), ResourceStatus>>>,
-    controller: Arc<RwLock<Vec<ConditionRecord>>>,
+    controller: Arc<RwLock<Vec<Condition>>>,
 }
 
 impl StatusBoard {
@@ -55,7 +59,8 @@ impl StatusBoard {
         reason: &str,
         message: String,
     ) {
-        let now = format!("{:.3}", jiff::Timestamp::now());
+        let now = ApiTime::now();
+        let status = ConditionStatus::parse(status);
         let mut conditions = self
             .controller
             .write()
@@ -63,53 +68,43 @@ impl StatusBoard {
         let since = conditions
             .iter()
             .find(|old| old.kind == kind && old.status == status)
-            .map_or(now, |old| old.last_transition_time.clone());
+            .map_or(now, |old| old.last_transition_time);
         conditions.retain(|old| old.kind != kind);
-        conditions.push(ConditionRecord {
-            kind: kind.to_owned(),
-            status: status.to_owned(),
-            reason: reason.to_owned(),
-            message,
-            last_transition_time: since,
-        });
+        conditions.push(Condition::new(kind, status, reason, message, since));
     }
 
     /// The controller's own conditions.
     #[must_use]
-    pub fn controller_conditions(&self) -> Vec<ConditionRecord> {
+    pub fn controller_conditions(&self) -> Vec<Condition> {
         self.controller
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
 
-    /// Records a reconcile's outcome.
-    pub fn set(
+    /// Records a reconcile's outcome: conditions as `(type, status, reason, message)` tuples
+    /// or typed [`Condition`]s (whose transition time the board sets).
+    pub fn set<C: ConditionUpdate>(
         &self,
         kind: Kind,
         name: &str,
         generation: u64,
-        conditions: &[(&str, &str, &str, String)],
+        conditions: &[C],
         details: Value,
     ) {
-        let now = format!("{:.3}", jiff::Timestamp::now());
+        let now = ApiTime::now();
         let mut board = self.inner.write().unwrap_or_else(PoisonError::into_inner);
         let entry = board.entry((kind, name.to_owned())).or_default();
         let previous = std::mem::take(&mut entry.conditions);
         entry.conditions = conditions
             .iter()
-            .map(|(kind, status, reason, message)| {
+            .map(|update| {
+                let (kind, status, reason, message) = update.parts();
                 let since = previous
                     .iter()
-                    .find(|old| old.kind == *kind && old.status == *status)
-                    .map_or_else(|| now.clone(), |old| old.last_transition_time.clone());
-                ConditionRecord {
-                    kind: (*kind).to_owned(),
-                    status: (*status).to_owned(),
-                    reason: (*reason).to_owned(),
-                    message: message.clone(),
-                    last_transition_time: since,
-                }
+                    .find(|old| old.kind == kind && old.status == status)
+                    .map_or(now, |old| old.last_transition_time);
+                Condition::new(kind, status, reason, message, since)
             })
             .collect();
         entry.observed_generation = generation;
@@ -143,5 +138,31 @@ impl StatusBoard {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&(kind, name.to_owned()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transition_time_changes_only_with_the_status() {
+        let board = StatusBoard::default();
+        let ready = |status: &'static str| [("Ready", status, "Why", String::new())];
+        board.set(Kind::GpuOrphanPolicy, "p", 1, &ready("True"), Value::Null);
+        let first = board.get(Kind::GpuOrphanPolicy, "p").expect("status");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        board.set(Kind::GpuOrphanPolicy, "p", 2, &ready("True"), Value::Null);
+        let same = board.get(Kind::GpuOrphanPolicy, "p").expect("status");
+        assert_eq!(
+            first.conditions[0].last_transition_time,
+            same.conditions[0].last_transition_time
+        );
+        assert_eq!(same.conditions[0].status, ConditionStatus::True);
+        board.set(Kind::GpuOrphanPolicy, "p", 2, &ready("False"), Value::Null);
+        let changed = board.get(Kind::GpuOrphanPolicy, "p").expect("status");
+        assert!(
+            changed.conditions[0].last_transition_time > first.conditions[0].last_transition_time
+        );
     }
 }

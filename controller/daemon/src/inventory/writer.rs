@@ -8,6 +8,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::{SharedInventory, file, observe::Change};
 
+/// Mode of the inventory file: root and the state directory's group. It names every user's
+/// containers and host processes' command lines, so it is not world-readable; users read
+/// their part through `ds01ctl get` (docs/operations.md, "Files and their modes").
+pub const INVENTORY_MODE: u32 = 0o640;
+
 /// Changes arriving within this period share one write.
 const WRITE_DELAY: Duration = Duration::from_millis(100);
 
@@ -19,9 +24,9 @@ pub fn write_logged(path: &std::path::Path, inventory: &SharedInventory) {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner),
     );
-    let written = bytes
-        .map_err(std::io::Error::other)
-        .and_then(|bytes| ds01_host::atomic_file::write_atomic(path, &bytes));
+    let written = bytes.map_err(std::io::Error::other).and_then(|bytes| {
+        ds01_host::atomic_file::write_atomic_with_mode(path, &bytes, INVENTORY_MODE)
+    });
     if let Err(error) = written {
         tracing::warn!(path = %path.display(), %error, "cannot write the inventory file");
     }

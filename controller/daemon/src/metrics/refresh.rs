@@ -68,10 +68,10 @@ impl Metrics {
             {
                 self.zero_exporter(&spec.container_name);
                 let ready = status.is_some_and(|status| {
-                    status
-                        .conditions
-                        .iter()
-                        .any(|condition| condition.kind == "Ready" && condition.status == "True")
+                    status.conditions.iter().any(|condition| {
+                        condition.kind == "Ready"
+                            && condition.status == ds01_spec::api::ConditionStatus::True
+                    })
                 });
                 self.dcgm_up
                     .get_or_create(&ContainerLabel {

@@ -5,8 +5,6 @@
 
 use std::{
     collections::HashMap,
-    io::Read,
-    os::unix::fs::OpenOptionsExt,
     sync::{Mutex, PoisonError},
     time::Duration,
 };
@@ -80,36 +78,24 @@ impl MembersFiles {
     }
 }
 
-/// One user a line, `#` comments; a regular file of at most [`MAX_BYTES`], opened without
-/// blocking (a FIFO or device never stalls the reader).
+/// The members a file lists: a regular file of at most [`MAX_BYTES`] (never a FIFO, device or
+/// symlink: see `ds01_host::safe_read`), one user a line, `#` comments.
 ///
 /// # Errors
 /// Why it could not be read.
 pub fn read_members(path: &str) -> Result<Vec<String>, String> {
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
-        .open(path)
-        .map_err(|error| error.to_string())?;
-    let metadata = file.metadata().map_err(|error| error.to_string())?;
-    if !metadata.is_file() {
-        return Err("not a regular file".to_owned());
-    }
-    if metadata.len() > MAX_BYTES {
-        return Err(format!(
-            "{} bytes, more than the {MAX_BYTES} a members file may have",
-            metadata.len()
-        ));
-    }
-    let mut text = String::new();
-    file.take(MAX_BYTES + 1)
-        .read_to_string(&mut text)
-        .map_err(|error| error.to_string())?;
-    Ok(text
-        .lines()
+    ds01_host::safe_read::read_regular_file(std::path::Path::new(path), MAX_BYTES)
+        .map(|content| member_lines(&String::from_utf8_lossy(&content)))
+        .map_err(|error| error.to_string())
+}
+
+/// A members file's users: one a line, `#` comments, blank lines ignored.
+#[must_use]
+pub fn member_lines(text: &str) -> Vec<String> {
+    text.lines()
         .map(|line| line.split('#').next().unwrap_or_default().trim().to_owned())
         .filter(|line| !line.is_empty())
-        .collect())
+        .collect()
 }
 
 #[cfg(test)]
@@ -133,13 +119,17 @@ mod tests {
         for (path, why) in [
             (fifo.display().to_string(), "not a regular file"),
             ("/dev/zero".to_owned(), "not a regular file"),
-            (big.display().to_string(), "more than"),
+            (big.display().to_string(), "bytes"),
         ] {
             let error = read_members(&path).expect_err(&path);
             assert!(error.contains(why), "{path}: {error}");
         }
         assert_eq!(
             read_members(&good.display().to_string()).expect("read"),
+            ["alice", "bob"]
+        );
+        assert_eq!(
+            member_lines("# students\nalice\n\n  bob  # TA\n"),
             ["alice", "bob"]
         );
     }

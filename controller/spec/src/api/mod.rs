@@ -1,5 +1,32 @@
 //! Wire types of the control API (`/v1/…` on the controller's Unix socket), shared by the
-//! daemon and `ds01ctl` so both sides agree by construction.
+//! daemon and `ds01ctl` so both sides agree by construction: apply and errors here, one module
+//! per resource view. JSON field names are a contract (`-o json` is read by scripts): fields
+//! are added, never renamed.
+
+mod condition;
+mod containers;
+mod events;
+mod gpus;
+mod processes;
+mod status;
+mod time;
+
+pub use condition::{Condition, ConditionStatus};
+pub use containers::{
+    ContainerDetail, ContainerEvent, ContainerGpuProcess, ContainerLifecycleView, ContainerList,
+    ContainerSummary, ExemptionView, GpuAccessView, LifecycleLimitsView, MountView, SignalView,
+    SignalsView, SourcedValue,
+};
+pub use events::{
+    DEFAULT_EVENT_LIMIT, EventEnvelope, EventQuery, EventSummary, INCOMPLETE_HEADER,
+    MAX_EVENT_LIMIT, OMITTED_HEADER,
+};
+pub use gpus::{GpuList, GpuView, MigDeviceView, ProcessCounts};
+pub use processes::{ProcessList, ProcessView};
+pub use status::{
+    ControllerHealth, Counts, DockerHealthView, GpuBackendView, ResourceView, StatusView,
+};
+pub use time::ApiTime;
 
 use serde::{Deserialize, Serialize};
 
@@ -51,6 +78,10 @@ pub struct ApplyResponse {
     /// With a dry run of a lifecycle policy: what it would do to the containers there now.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub preview: Vec<PreviewAction>,
+    /// With a dry run: what the preview could not take into account, and why (a non-admin's
+    /// dry run reads no server file, so `membersFile` groups are previewed as empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub preview_notes: Vec<String>,
 }
 
 /// One action a policy would take, as previewed by `apply --dry-run`.
@@ -81,7 +112,8 @@ pub struct ErrorBody {
 /// A failed request: a stable machine code, a sentence, and spec diagnostics when relevant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {
-    /// `invalid_specs`, `forbidden`, `bad_request`, `not_found`, `payload_too_large`, `internal`.
+    /// `invalid_specs`, `forbidden`, `bad_request`, `not_found`, `payload_too_large`, `internal`,
+    /// `timeout`, `too_many_connections`, `too_much_in_flight`, `busy`.
     pub code: String,
     /// What went wrong.
     pub message: String,

@@ -1,0 +1,493 @@
+//! The control API against untrusted local users (issue #13): a non-admin's `apply --dry-run`
+//! bombs (a `membersFile` that is a device or a FIFO, a YAML alias bomb) cost bounded time and
+//! memory while root is served; the admin check comes from the group database at accept time;
+//! other users' container names are counted, not shown; whatever users put in labels reaches
+//! the terminal escaped; files the daemon creates are not world-readable.
+
+use std::{
+    io::Write,
+    os::unix::fs::PermissionsExt,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use ds01_tests::{ContainerRequest, Daemon, DaemonOptions, TestScope};
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(30);
+const NOBODY: [&str; 4] = [
+    "setpriv",
+    "--reuid=65534",
+    "--regid=65534",
+    "--clear-groups",
+];
+
+fn started(options: DaemonOptions) -> Daemon {
+    let daemon = Daemon::start(options);
+    daemon.wait_for_socket(WAIT);
+    // The socket lives in a private temporary directory: let others reach it, as /run/ds01 does.
+    let _ = std::fs::set_permissions(daemon.root(), std::fs::Permissions::from_mode(0o755));
+    daemon
+}
+
+/// Sends a raw HTTP request as `wrapper` (e.g. nobody); returns (status, JSON body, time).
+fn raw_as(wrapper: &[&str], daemon: &Daemon, request: &[u8]) -> (Option<u16>, Value, Duration) {
+    let helper = env!("CARGO_BIN_EXE_ds01-raw-request");
+    let started = Instant::now();
+    let mut command = Command::new(wrapper[0]);
+    command
+        .args(&wrapper[1..])
+        .arg(helper)
+        .arg(daemon.socket())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
+    let mut child = command.spawn().expect("run the raw-request helper");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(request)
+        .expect("send");
+    let output = child.wait_with_output().expect("answer");
+    let elapsed = started.elapsed();
+    let answer = String::from_utf8_lossy(&output.stdout).into_owned();
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok());
+    let body = answer
+        .split_once("\r\n\r\n")
+        .and_then(|(_, body)| serde_json::from_str(body).ok())
+        .unwrap_or(Value::Null);
+    (status, body, elapsed)
+}
+
+fn dry_run_request(spec: &str) -> Vec<u8> {
+    let body = json!({"files": [{"name": "bomb.yaml", "text": spec}], "dryRun": true}).to_string();
+    format!(
+        "POST /v1/apply HTTP/1.1\r\nHost: ds01\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+fn members_file_policy(path: &str) -> String {
+    format!(
+        "apiVersion: ds01.io/v1alpha1\nkind: ContainerLifecyclePolicy\nmetadata:\n  name: bomb\nspec:\n  groups:\n    student:\n      membersFile: {path}\n"
+    )
+}
+
+/// The 700-byte "billion laughs".
+fn alias_bomb() -> String {
+    let mut text = String::from(
+        "apiVersion: ds01.io/v1alpha1\nkind: GpuOrphanPolicy\nmetadata: {name: bomb}\nspec:\n  systemProcesses: &a0 [x, x, x, x, x, x, x, x, x, x]\n",
+    );
+    for level in 1..9 {
+        let items = [format!("*a{}", level - 1).as_str(); 10].join(", ");
+        text.push_str(&format!("x{level}: &a{level} [{items}]\n"));
+    }
+    text
+}
+
+fn rss_kib(daemon: &Daemon) -> u64 {
+    std::fs::read_to_string(format!("/proc/{}/status", daemon.child.id()))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn root_status_within(daemon: &Daemon, limit: Duration) {
+    let started = Instant::now();
+    let (code, _, stderr) = daemon.ctl(&["status", "-o", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        started.elapsed() < limit,
+        "root's status took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_non_admins_dry_run_bombs_get_4xx_within_2s_while_root_is_served() {
+    let mut daemon = started(DaemonOptions::default());
+    let directory = tempfile::tempdir().expect("tempdir");
+    let fifo = directory.path().join("members.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+    let bomb = alias_bomb();
+    assert!(bomb.len() < 800, "{}", bomb.len());
+    let cases = [
+        (
+            "/dev/zero",
+            members_file_policy("/dev/zero"),
+            "character device",
+        ),
+        (
+            "a FIFO",
+            members_file_policy(&fifo.display().to_string()),
+            "FIFO",
+        ),
+        ("an alias bomb", bomb, "100000 nodes"),
+    ];
+    // Root keeps asking while the bombs go off.
+    let socket = daemon.socket();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let stop = stop.clone();
+        let ctl = ds01_tests::binaries::binary("ds01ctl");
+        std::thread::spawn(move || {
+            let mut slowest = Duration::ZERO;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let started = Instant::now();
+                let status = Command::new(&ctl)
+                    .args(["status", "-o", "json"])
+                    .env("DS01_SOCKET", &socket)
+                    .stdout(Stdio::null())
+                    .status()
+                    .expect("status");
+                assert!(status.success());
+                slowest = slowest.max(started.elapsed());
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            slowest
+        })
+    };
+    for (what, spec, reason) in &cases {
+        let (status, body, elapsed) = raw_as(&NOBODY, &daemon, &dry_run_request(spec));
+        assert!(
+            status.is_some_and(|code| (400..500).contains(&code)),
+            "{what}: {status:?} {body}"
+        );
+        assert!(elapsed < Duration::from_secs(2), "{what} took {elapsed:?}");
+        eprintln!("{what}: {status:?} in {elapsed:?}");
+        assert!(body.to_string().contains(reason), "{what}: {body}");
+        root_status_within(&daemon, Duration::from_secs(1));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let slowest = watcher.join().expect("watcher");
+    assert!(slowest < Duration::from_secs(1), "root waited {slowest:?}");
+    let rss = rss_kib(&daemon);
+    eprintln!("root's slowest status: {slowest:?}; daemon RSS {rss} KiB");
+    assert!(rss > 0 && rss < 100 * 1024, "daemon RSS {rss} KiB");
+    // Through ds01ctl too: a user error (exit 1), said plainly.
+    let spec = directory.path().join("zero.yaml");
+    std::fs::write(&spec, members_file_policy("/dev/zero")).expect("write");
+    let _ = std::fs::set_permissions(directory.path(), std::fs::Permissions::from_mode(0o755));
+    let _ = std::fs::set_permissions(&spec, std::fs::Permissions::from_mode(0o644));
+    let (code, _, stderr) = daemon.ctl_as(
+        &NOBODY,
+        &["apply", "--dry-run", "-f", &spec.display().to_string()],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("character device"), "{stderr}");
+    assert!(daemon.is_running());
+    assert_eq!(daemon.terminate(WAIT), Some(0));
+}
+
+#[test]
+fn a_non_admins_dry_run_reads_no_members_file_and_says_so() {
+    let daemon = started(DaemonOptions::default());
+    let directory = tempfile::tempdir().expect("tempdir");
+    let members = directory.path().join("student.members");
+    std::fs::write(&members, "alice\n").expect("write");
+    let spec = members_file_policy(&members.display().to_string());
+    let (status, body, _) = raw_as(&NOBODY, &daemon, &dry_run_request(&spec));
+    assert_eq!(status, Some(200), "{body}");
+    let notes = body["previewNotes"].to_string();
+    assert!(
+        notes.contains("was not read") && notes.contains("non-admin"),
+        "{body}"
+    );
+    // Root's dry run reads it.
+    let (status, body, _) = raw_as(&["env"], &daemon, &dry_run_request(&spec));
+    assert_eq!(status, Some(200), "{body}");
+    assert!(body.get("previewNotes").is_none(), "{body}");
+}
+
+/// A throwaway user and group in the system's databases, removed on drop.
+struct TestAccount {
+    user: String,
+    group: String,
+}
+
+impl TestAccount {
+    fn create() -> Option<Self> {
+        let suffix = std::process::id();
+        let account = TestAccount {
+            user: format!("ds01t-u{suffix}"),
+            group: format!("ds01t-adm{suffix}"),
+        };
+        let ok = |program: &str, arguments: &[&str]| {
+            Command::new(program)
+                .args(arguments)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|status| status.success())
+        };
+        if !ok("groupadd", &[&account.group]) {
+            return None;
+        }
+        // The admin group only as a supplementary group; the primary group is the user's own.
+        if !ok(
+            "useradd",
+            &[
+                "-M",
+                "-U",
+                "-G",
+                &account.group,
+                "-s",
+                "/usr/sbin/nologin",
+                &account.user,
+            ],
+        ) {
+            let _ = ok("groupdel", &[&account.group]);
+            return None;
+        }
+        Some(account)
+    }
+
+    fn id(&self, flag: &str) -> String {
+        let output = Command::new("id")
+            .args([flag, &self.user])
+            .output()
+            .expect("id");
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    }
+}
+
+impl Drop for TestAccount {
+    fn drop(&mut self) {
+        let _ = Command::new("userdel").arg(&self.user).status();
+        let _ = Command::new("groupdel").arg(&self.group).status();
+    }
+}
+
+#[test]
+fn a_supplementary_member_of_the_admin_group_may_apply_and_others_may_not() {
+    let Some(account) = TestAccount::create() else {
+        panic!("this test needs useradd and groupadd (run as root)");
+    };
+    let daemon = started(DaemonOptions {
+        extra: vec!["--admin-group".into(), account.group.clone()],
+        ..DaemonOptions::default()
+    });
+    let directory = tempfile::tempdir().expect("tempdir");
+    let spec = directory.path().join("orphans.yaml");
+    std::fs::write(
+        &spec,
+        "apiVersion: ds01.io/v1alpha1\nkind: GpuOrphanPolicy\nmetadata:\n  name: orphans\nspec: {}\n",
+    )
+    .expect("write");
+    let _ = std::fs::set_permissions(directory.path(), std::fs::Permissions::from_mode(0o755));
+    let _ = std::fs::set_permissions(&spec, std::fs::Permissions::from_mode(0o644));
+    let spec = spec.display().to_string();
+    let uid = account.id("-u");
+    let primary = account.id("-g");
+    let admin_gid = Command::new("getent")
+        .args(["group", &account.group])
+        .output()
+        .ok()
+        .and_then(|output| {
+            String::from_utf8_lossy(&output.stdout)
+                .split(':')
+                .nth(2)
+                .map(str::to_owned)
+        })
+        .expect("admin gid");
+    // A member by the group database, whatever groups the process holds.
+    let member = [
+        "setpriv".to_owned(),
+        format!("--reuid={uid}"),
+        format!("--regid={primary}"),
+        "--clear-groups".to_owned(),
+    ];
+    let member: Vec<&str> = member.iter().map(String::as_str).collect();
+    let (code, stdout, stderr) = daemon.ctl_as(&member, &["apply", "-f", &spec]);
+    assert_eq!(
+        (code, stdout.trim()),
+        (0, "gpuorphanpolicy/orphans created"),
+        "{stderr}"
+    );
+    // A process that holds the group's id without being a member: not an admin.
+    let impostor = [
+        "setpriv".to_owned(),
+        "--reuid=65534".to_owned(),
+        "--regid=65534".to_owned(),
+        format!("--groups={admin_gid}"),
+    ];
+    let impostor: Vec<&str> = impostor.iter().map(String::as_str).collect();
+    let (code, _, stderr) = daemon.ctl_as(&impostor, &["delete", "gpuorphanpolicy", "orphans"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("may not change specs"), "{stderr}");
+    let (code, _, stderr) = daemon.ctl_as(&NOBODY, &["delete", "gpuorphanpolicy", "orphans"]);
+    assert_eq!(code, 1, "{stderr}");
+    let (code, _, stderr) = daemon.ctl_as(&member, &["delete", "gpuorphanpolicy", "orphans"]);
+    assert_eq!(code, 0, "{stderr}");
+}
+
+const GPU0: &str = "GPU-33333333-0000-4000-8000-000000000000";
+const GPU1: &str = "GPU-33333333-0000-4000-8000-000000000001";
+
+#[tokio::test]
+async fn non_admins_see_other_users_containers_counted_and_user_text_reaches_terminals_escaped() {
+    let scope = TestScope::new("untrusted-views").await;
+    let evil = "ev\u{1b}]0;owned\u{7}il\u{1b}[2J";
+    scope
+        .container(
+            ContainerRequest::sleeper("alicegpu")
+                .label("ds01.user", "alice")
+                .label("ds01.gpu.uuid", GPU0),
+        )
+        .await;
+    scope
+        .container(
+            ContainerRequest::sleeper("alicestopped")
+                .label("ds01.user", "alice")
+                .label("ds01.gpu.uuid", GPU1)
+                .created_only(),
+        )
+        .await;
+    scope
+        .container(
+            ContainerRequest::sleeper("evil")
+                .label("ds01.user", evil)
+                .label("note", evil),
+        )
+        .await;
+    let nvml = format!(
+        "gpus:\n  - uuid: {GPU0}\n    name: A100\n    memoryTotalMiB: 40960\n  - uuid: {GPU1}\n    name: A100\n    memoryTotalMiB: 40960\n"
+    );
+    let daemon = started(DaemonOptions {
+        nvml_state: Some(nvml),
+        ..DaemonOptions::default()
+    });
+    let directory = tempfile::tempdir().expect("tempdir");
+    let spec = directory.path().join("orphans.yaml");
+    std::fs::write(
+        &spec,
+        "apiVersion: ds01.io/v1alpha1\nkind: GpuOrphanPolicy\nmetadata:\n  name: orphans\nspec:\n  mode: dryRun\n",
+    )
+    .expect("write");
+    assert_eq!(
+        daemon.ctl(&["apply", "-f", &spec.display().to_string()]).0,
+        0
+    );
+    // Root (an admin) sees the stopped GPU holder by name once the policy reports it.
+    let started_at = Instant::now();
+    loop {
+        let (_, stdout, _) = daemon.ctl(&["status", "-o", "json"]);
+        if stdout.contains("alicestopped") {
+            break;
+        }
+        assert!(started_at.elapsed() < WAIT, "never reported: {stdout}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (code, theirs, stderr) = daemon.ctl_as(&NOBODY, &["status", "-o", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!theirs.contains("alice"), "{theirs}");
+    let status: Value = serde_json::from_str(&theirs).expect("json");
+    let details = &status["resources"][0]["details"];
+    assert_eq!(
+        details["stoppedContainersHoldingGpusOfOtherUsers"], 1,
+        "{details}"
+    );
+    let started_at = Instant::now();
+    loop {
+        let (_, gpus, _) = daemon.ctl(&["get", "gpus", "-o", "wide"]);
+        if gpus.contains("alicegpu") {
+            break;
+        }
+        assert!(started_at.elapsed() < WAIT, "GPU 0 never held: {gpus}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (code, gpus, stderr) = daemon.ctl_as(&NOBODY, &["get", "gpus"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        !gpus.contains("alice") && gpus.contains("+1 of others"),
+        "{gpus}"
+    );
+    let (_, gpus, _) = daemon.ctl_as(&NOBODY, &["get", "gpus", "-o", "json"]);
+    assert!(!gpus.contains("alicegpu"), "{gpus}");
+
+    // What users set in labels reaches the terminal escaped, in every format.
+    for arguments in [
+        vec!["get", "containers"],
+        vec!["get", "containers", "-o", "wide"],
+        vec!["get", "containers", "-o", "yaml"],
+        vec!["get", "containers", "-o", "json"],
+        vec!["events"],
+    ] {
+        let (code, stdout, stderr) = daemon.ctl(&arguments);
+        assert_eq!(code, 0, "{arguments:?}: {stderr}");
+        assert!(
+            !stdout.contains('\u{1b}') && !stdout.contains('\u{7}'),
+            "{arguments:?} printed a raw control character: {stdout:?}"
+        );
+    }
+    let (_, containers, _) = daemon.ctl(&["get", "containers", "-o", "json"]);
+    let parsed: Value = serde_json::from_str(&containers).expect("still JSON");
+    assert!(
+        parsed["containers"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .any(|container| container["user"] == evil),
+        "the JSON keeps the value exactly: {containers}"
+    );
+    let (_, described, _) = daemon.ctl(&["describe", "container", &scope.name("evil")]);
+    assert!(
+        described.contains("\\u{1b}]0;owned\\u{7}") && !described.contains('\u{1b}'),
+        "{described:?}"
+    );
+}
+
+#[tokio::test]
+async fn files_the_daemon_creates_are_not_world_readable() {
+    let daemon = started(DaemonOptions::default());
+    let directory = tempfile::tempdir().expect("tempdir");
+    let spec = directory.path().join("orphans.yaml");
+    std::fs::write(
+        &spec,
+        "apiVersion: ds01.io/v1alpha1\nkind: GpuOrphanPolicy\nmetadata:\n  name: orphans\nspec: {}\n",
+    )
+    .expect("write");
+    assert_eq!(
+        daemon.ctl(&["apply", "-f", &spec.display().to_string()]).0,
+        0
+    );
+    daemon.wait_for_inventory(WAIT, "a first write", |_| true);
+    let mode = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let state = daemon.root().join("state");
+    assert_eq!(
+        mode(&state.join("specs/gpuorphanpolicy-orphans.json")),
+        0o600
+    );
+    assert_eq!(mode(&state.join("workload-inventory.json")), 0o640);
+    assert_eq!(mode(&daemon.event_log), 0o640);
+    let controller_state = state.join("controller-state.json");
+    if controller_state.exists() {
+        assert_eq!(mode(&controller_state), 0o600);
+    }
+    let mut pending = vec![state];
+    while let Some(path) = pending.pop() {
+        if path.is_dir() {
+            assert_eq!(mode(&path) & 0o007, 0, "{} is open to all", path.display());
+            pending.extend(
+                std::fs::read_dir(&path)
+                    .expect("list")
+                    .filter_map(Result::ok)
+                    .map(|entry| entry.path()),
+            );
+        } else {
+            assert_eq!(mode(&path) & 0o007, 0, "{} is open to all", path.display());
+        }
+    }
+}
