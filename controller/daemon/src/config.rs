@@ -55,6 +55,9 @@ pub struct Flags {
     /// Log format on stderr.
     #[arg(long, env = "DS01_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Print the manual page (roff) and exit (packaging).
+    #[arg(long, hide = true)]
+    pub man: bool,
 }
 
 /// Which GPU backend to use.
