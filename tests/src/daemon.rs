@@ -45,6 +45,9 @@ pub struct DaemonOptions {
     /// A command prefix the controller runs under (e.g. a private engine's
     /// `nsenter --net=… --`, to reach its published ports).
     pub wrapper: Vec<String>,
+    /// The controller's open-file limit (soft and hard, set with `prlimit`), e.g. 1024, the
+    /// soft limit a service gets from systemd unless its unit raises it.
+    pub open_files_limit: Option<u64>,
 }
 
 impl Daemon {
@@ -90,7 +93,17 @@ impl Daemon {
             "--gpu-poll-interval".into(),
             "200ms".into(),
         ];
-        let mut command = match options.wrapper.split_first() {
+        // A wrapper first (a network namespace, say), then prlimit, which execs the controller:
+        // same pid, the limit already in place.
+        let mut prefix: Vec<String> = options.wrapper.clone();
+        if let Some(limit) = options.open_files_limit {
+            prefix.extend([
+                "prlimit".to_owned(),
+                format!("--nofile={limit}:{limit}"),
+                "--".to_owned(),
+            ]);
+        }
+        let mut command = match prefix.split_first() {
             Some((program, rest)) => {
                 let mut command = Command::new(program);
                 command.args(rest).arg(binary("ds01-controller"));

@@ -8,6 +8,7 @@ mod events;
 mod filters;
 mod gpu_views;
 mod history;
+mod limits;
 mod listener;
 mod redact;
 mod routes;

@@ -15,6 +15,15 @@
 use ds01_host::ContainerInfo;
 use ds01_spec::resolve::UNKNOWN_OWNER;
 
+/// The origins [`origin`] gives when no label names one.
+pub const BUILT_IN_ORIGINS: [&str; 5] = [
+    "devcontainer",
+    "compose",
+    "infrastructure",
+    "ds01-managed",
+    "docker",
+];
+
 /// The origin of a container (`containerTypes` key).
 #[must_use]
 pub fn origin(container: &ContainerInfo) -> String {

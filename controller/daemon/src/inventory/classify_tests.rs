@@ -76,6 +76,13 @@ fn origin_follows_the_documented_order() {
             expected,
             "{name} {labels:?}"
         );
+        let named = labels
+            .iter()
+            .any(|(key, _)| ["ds01.interface", "ds01.container_type"].contains(key));
+        assert!(
+            named || BUILT_IN_ORIGINS.contains(&expected),
+            "{expected} is not in BUILT_IN_ORIGINS"
+        );
     }
 }
 
