@@ -42,6 +42,9 @@ pub struct DaemonOptions {
     pub metrics_addr: Option<String>,
     /// `--state-dir` (default: `state` in the directory).
     pub state_dir: Option<PathBuf>,
+    /// A command prefix the controller runs under (e.g. a private engine's
+    /// `nsenter --net=… --`, to reach its published ports).
+    pub wrapper: Vec<String>,
     /// The controller's open-file limit (soft and hard, set with `prlimit`), e.g. 1024, the
     /// soft limit a service gets from systemd unless its unit raises it.
     pub open_files_limit: Option<u64>,
@@ -90,14 +93,20 @@ impl Daemon {
             "--gpu-poll-interval".into(),
             "200ms".into(),
         ];
-        let mut command = match options.open_files_limit {
-            Some(limit) => {
-                // prlimit execs the controller: same pid, the limit already in place.
-                let mut command = Command::new("prlimit");
-                command
-                    .arg(format!("--nofile={limit}:{limit}"))
-                    .arg("--")
-                    .arg(binary("ds01-controller"));
+        // A wrapper first (a network namespace, say), then prlimit, which execs the controller:
+        // same pid, the limit already in place.
+        let mut prefix: Vec<String> = options.wrapper.clone();
+        if let Some(limit) = options.open_files_limit {
+            prefix.extend([
+                "prlimit".to_owned(),
+                format!("--nofile={limit}:{limit}"),
+                "--".to_owned(),
+            ]);
+        }
+        let mut command = match prefix.split_first() {
+            Some((program, rest)) => {
+                let mut command = Command::new(program);
+                command.args(rest).arg(binary("ds01-controller"));
                 command
             }
             None => Command::new(binary("ds01-controller")),

@@ -15,7 +15,10 @@ pub mod testbox;
 pub use daemon::{Daemon, DaemonOptions};
 pub use engine::engine;
 pub use scope::{ContainerRequest, TestScope};
-pub use testbox::{TESTBOX_IMAGE, ensure_testbox};
+pub use testbox::{
+    CUDA_LIKE_IMAGE, NO_COMMAND_IMAGE, TESTBOX_IMAGE, ensure_cuda_like_image,
+    ensure_no_command_image, ensure_testbox,
+};
 
 /// Label every test resource carries; its value identifies the test scope.
 pub const TEST_LABEL: &str = "ds01.test";

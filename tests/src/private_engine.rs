@@ -1,5 +1,13 @@
 //! A private Docker daemon for one test (own socket, data root, exec root, containerd
-//! namespace and network namespace; no container networking), so the test can stop and restart it without disturbing anything.
+//! namespace and network namespace), so the test can stop and restart it without disturbing
+//! anything — plain (no container networking) or shaped like the lab's engine.
+//!
+//! The lab shape is the lab's `daemon.json`: default runtime `nvidia` (here a shim that execs
+//! `runc`), a no-op `nvidia-container-runtime-hook` on dockerd's PATH (so dockerd registers its
+//! NVIDIA device driver and `--gpus` works), and `cgroup-parent: ds01.slice` (cgroupfs driver
+//! here, so container cgroups are `/ds01.slice/<id>`). Its network namespace has loopback up and
+//! its own default bridge, so user-defined networks and published ports work inside it; run
+//! the controller there with [`PrivateEngine::enter_network`] to reach published ports.
 
 use std::{
     path::{Path, PathBuf},
@@ -14,7 +22,14 @@ pub struct PrivateEngine {
     directory: tempfile::TempDir,
     child: Option<Child>,
     name: String,
+    lab: bool,
 }
+
+/// The shim registered as runtime `nvidia`: the real toolkit's runtime adds the hook and execs
+/// runc; the hook itself comes from dockerd's device driver (`--gpus`) or not at all.
+const RUNTIME_SHIM: &str = "#!/bin/sh\nexec runc \"$@\"\n";
+/// A hook that grants nothing and succeeds (it reads the container state on stdin).
+const NOOP_HOOK: &str = "#!/bin/sh\ncat >/dev/null 2>&1\nexit 0\n";
 
 impl PrivateEngine {
     /// Starts a daemon and waits until it answers.
@@ -22,6 +37,18 @@ impl PrivateEngine {
     /// # Panics
     /// When dockerd is missing or does not answer within a minute.
     pub async fn start(name: &str) -> Self {
+        Self::start_shaped(name, false).await
+    }
+
+    /// Starts a daemon shaped like the lab's (see the module documentation).
+    ///
+    /// # Panics
+    /// When dockerd is missing or does not answer within a minute.
+    pub async fn start_lab(name: &str) -> Self {
+        Self::start_shaped(name, true).await
+    }
+
+    async fn start_shaped(name: &str, lab: bool) -> Self {
         let directory = tempfile::Builder::new()
             .prefix("ds01-engine-")
             .tempdir_in("/var/tmp")
@@ -30,9 +57,59 @@ impl PrivateEngine {
             directory,
             child: None,
             name: name.to_owned(),
+            lab,
         };
+        if lab {
+            engine.write_lab_files();
+        }
         engine.spawn().await;
         engine
+    }
+
+    fn write_lab_files(&self) {
+        use std::os::unix::fs::PermissionsExt;
+        let bin = self.directory.path().join("bin");
+        std::fs::create_dir_all(&bin).expect("engine bin directory");
+        for (name, text) in [
+            ("nvidia-container-runtime", RUNTIME_SHIM),
+            ("nvidia-container-runtime-hook", NOOP_HOOK),
+        ] {
+            let path = bin.join(name);
+            std::fs::write(&path, text).expect("write a lab shim");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+                .expect("make a lab shim executable");
+        }
+        let config = serde_json::json!({
+            "default-runtime": "nvidia",
+            "runtimes": { "nvidia": { "path": bin.join("nvidia-container-runtime"), "runtimeArgs": [] } },
+            "cgroup-parent": "ds01.slice",
+        });
+        std::fs::write(
+            self.directory.path().join("daemon.json"),
+            config.to_string(),
+        )
+        .expect("write daemon.json");
+    }
+
+    /// dockerd's pid (it runs in its own network namespace).
+    #[must_use]
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// A command prefix that runs a program in the engine's network namespace, where its
+    /// published ports are (`nsenter --net=/proc/<dockerd>/ns/net --`).
+    ///
+    /// # Panics
+    /// When the engine is not running.
+    #[must_use]
+    pub fn enter_network(&self) -> Vec<String> {
+        let pid = self.pid().expect("the engine is running");
+        vec![
+            "nsenter".to_owned(),
+            format!("--net=/proc/{pid}/ns/net"),
+            "--".to_owned(),
+        ]
     }
 
     /// `unix://…` address of its socket.
@@ -68,9 +145,18 @@ impl PrivateEngine {
             .open(root.join("dockerd.log"))
             .expect("dockerd log");
         // Its own network namespace: with `--bridge none` dockerd deletes the host's `docker0`,
-        // which would break the main engine.
-        let child = Command::new("unshare")
-            .args(["--net", "--", "dockerd"])
+        // which would break the main engine. Loopback is brought up first (published ports
+        // listen on it), then the shell becomes dockerd (same pid).
+        let mut command = Command::new("unshare");
+        command
+            .args([
+                "--net",
+                "--",
+                "sh",
+                "-c",
+                "ip link set lo up && exec dockerd \"$@\"",
+                "sh",
+            ])
             .arg("--host")
             .arg(self.host())
             .arg("--data-root")
@@ -80,15 +166,28 @@ impl PrivateEngine {
             .arg("--pidfile")
             .arg(root.join("docker.pid"))
             .args([
-                "--bridge",
-                "none",
                 "--iptables=false",
                 "--ip-masq=false",
                 "--storage-driver",
                 "vfs",
                 "--log-level",
                 "warn",
-            ])
+            ]);
+        if self.lab {
+            let path = format!(
+                "{}:{}",
+                root.join("bin").display(),
+                std::env::var("PATH")
+                    .unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".to_owned())
+            );
+            command
+                .arg("--config-file")
+                .arg(root.join("daemon.json"))
+                .env("PATH", path);
+        } else {
+            command.args(["--bridge", "none"]);
+        }
+        let child = command
             .arg("--containerd-namespace")
             .arg(&namespace)
             .arg("--containerd-plugins-namespace")

@@ -30,6 +30,12 @@ pub struct ContainerRequest {
     pub device_requests: Vec<DeviceRequest>,
     /// Start it after creating it.
     pub start: bool,
+    /// Image (default: the test image).
+    pub image: Option<String>,
+    /// `--runtime`.
+    pub runtime: Option<String>,
+    /// `--cgroup-parent`.
+    pub cgroup_parent: Option<String>,
 }
 
 impl ContainerRequest {
@@ -44,7 +50,38 @@ impl ContainerRequest {
             binds: Vec::new(),
             device_requests: Vec::new(),
             start: true,
+            image: None,
+            runtime: None,
+            cgroup_parent: None,
         }
+    }
+
+    /// Adds a `KEY=value` environment entry.
+    #[must_use]
+    pub fn env(mut self, entry: &str) -> Self {
+        self.env.push(entry.to_owned());
+        self
+    }
+
+    /// Adds a GPU device request as `--gpus` makes it: a count (-1 for all) or device ids.
+    #[must_use]
+    pub fn gpus(mut self, count: i64, device_ids: &[&str]) -> Self {
+        self.device_requests.push(DeviceRequest {
+            driver: Some(String::new()),
+            count: Some(count),
+            device_ids: (!device_ids.is_empty())
+                .then(|| device_ids.iter().map(|id| (*id).to_owned()).collect()),
+            capabilities: Some(vec![vec!["gpu".to_owned()]]),
+            options: None,
+        });
+        self
+    }
+
+    /// Uses another image.
+    #[must_use]
+    pub fn image(mut self, image: &str) -> Self {
+        self.image = Some(image.to_owned());
+        self
     }
 
     /// Adds a label.
@@ -123,7 +160,12 @@ impl TestScope {
         let mut labels = request.labels.clone();
         labels.insert(TEST_LABEL.to_owned(), self.id.clone());
         let body = ContainerCreateBody {
-            image: Some(TESTBOX_IMAGE.to_owned()),
+            image: Some(
+                request
+                    .image
+                    .clone()
+                    .unwrap_or_else(|| TESTBOX_IMAGE.to_owned()),
+            ),
             cmd: Some(request.command.clone()),
             env: Some(request.env.clone()),
             labels: Some(labels),
@@ -132,6 +174,8 @@ impl TestScope {
                 device_requests: (!request.device_requests.is_empty())
                     .then(|| request.device_requests.clone()),
                 init: Some(false),
+                runtime: request.runtime.clone(),
+                cgroup_parent: request.cgroup_parent.clone(),
                 ..HostConfig::default()
             }),
             ..ContainerCreateBody::default()

@@ -9,6 +9,13 @@ use futures::StreamExt;
 /// Image every end-to-end test runs.
 pub const TESTBOX_IMAGE: &str = "ds01/testbox:latest";
 
+/// The test image as a CUDA image looks to the NVIDIA toolkit: `ENV NVIDIA_VISIBLE_DEVICES=all`.
+pub const CUDA_LIKE_IMAGE: &str = "ds01/cuda-like:latest";
+
+/// The test image without a command: creating a container from it without one is refused
+/// ("No command specified").
+pub const NO_COMMAND_IMAGE: &str = "ds01/no-command:latest";
+
 /// Bumped whenever the image content changes, so stale images are rebuilt.
 const TESTBOX_VERSION: &str = "1";
 
@@ -29,27 +36,103 @@ pub async fn ensure_testbox(docker: &Docker) {
             return;
         }
     }
-    let busybox = BUSYBOX_CANDIDATES
-        .iter()
-        .map(Path::new)
-        .find(|path| path.is_file())
-        .unwrap_or_else(|| panic!("no static busybox found at {BUSYBOX_CANDIDATES:?}: install Debian's busybox-static (`.ci/run` does)"));
-    let rootfs = rootfs_tar(busybox);
-    let options = CreateImageOptionsBuilder::new()
-        .from_src("-")
-        .repo("ds01/testbox")
-        .tag("latest")
-        .changes(vec![
+    let busybox = static_busybox();
+    import(
+        docker,
+        busybox,
+        "ds01/testbox",
+        vec![
             "CMD [\"/bin/sh\"]".to_owned(),
             "ENV PATH=/bin".to_owned(),
             format!("LABEL ds01.testbox.version={TESTBOX_VERSION}"),
-        ])
+        ],
+    )
+    .await;
+}
+
+fn static_busybox() -> &'static Path {
+    BUSYBOX_CANDIDATES
+        .iter()
+        .map(Path::new)
+        .find(|path| path.is_file())
+        .unwrap_or_else(|| panic!("no static busybox found at {BUSYBOX_CANDIDATES:?}: install Debian's busybox-static (`.ci/run` does)"))
+}
+
+async fn import(docker: &Docker, busybox: &Path, repo: &str, changes: Vec<String>) {
+    let rootfs = rootfs_tar(busybox);
+    let options = CreateImageOptionsBuilder::new()
+        .from_src("-")
+        .repo(repo)
+        .tag("latest")
+        .changes(changes)
         .build();
     let mut progress = docker.create_image(Some(options), Some(body_full(rootfs.into())), None);
     while let Some(step) = progress.next().await {
         if let Err(error) = step {
-            panic!("importing {TESTBOX_IMAGE} failed: {error}");
+            panic!("importing {repo} failed: {error}");
         }
+    }
+}
+
+/// Builds [`NO_COMMAND_IMAGE`] unless present.
+///
+/// # Panics
+/// When no static busybox is installed or the engine refuses the import.
+pub async fn ensure_no_command_image(docker: &Docker) {
+    if docker.inspect_image(NO_COMMAND_IMAGE).await.is_ok() {
+        return;
+    }
+    import(
+        docker,
+        static_busybox(),
+        "ds01/no-command",
+        vec!["ENV PATH=/bin".to_owned()],
+    )
+    .await;
+}
+
+/// Builds [`CUDA_LIKE_IMAGE`] unless present: `docker commit --change 'ENV
+/// NVIDIA_VISIBLE_DEVICES=all'` of a container of the test image.
+///
+/// # Panics
+/// When the engine refuses.
+pub async fn ensure_cuda_like_image(docker: &Docker) {
+    use bollard::{
+        models::{ContainerConfig, ContainerCreateBody},
+        query_parameters::{CommitContainerOptionsBuilder, RemoveContainerOptionsBuilder},
+    };
+    ensure_testbox(docker).await;
+    if docker.inspect_image(CUDA_LIKE_IMAGE).await.is_ok() {
+        return;
+    }
+    let body = ContainerCreateBody {
+        image: Some(TESTBOX_IMAGE.to_owned()),
+        ..ContainerCreateBody::default()
+    };
+    let base = docker
+        .create_container(
+            None::<bollard::query_parameters::CreateContainerOptions>,
+            body,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("creating the base of {CUDA_LIKE_IMAGE} failed: {error}"));
+    let options = CommitContainerOptionsBuilder::new()
+        .container(&base.id)
+        .repo("ds01/cuda-like")
+        .tag("latest")
+        .changes("ENV NVIDIA_VISIBLE_DEVICES=all")
+        .build();
+    let committed = docker
+        .commit_container(options, ContainerConfig::default())
+        .await;
+    let _ = docker
+        .remove_container(
+            &base.id,
+            Some(RemoveContainerOptionsBuilder::new().force(true).build()),
+        )
+        .await;
+    if let Err(error) = committed {
+        panic!("committing {CUDA_LIKE_IMAGE} failed: {error}");
     }
 }
 

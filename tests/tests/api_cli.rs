@@ -406,8 +406,8 @@ async fn get_lists_containers_gpus_and_processes_in_80_columns_and_hides_other_u
         .find(|line| line.starts_with("1 "))
         .expect("gpu 1 row");
     assert!(
-        second.contains("rootjob"),
-        "GPU 1 is held by the labelled container: {gpus}"
+        !second.contains("rootjob"),
+        "a GPU label is a claim, not a hold: {gpus}"
     );
     let (_, processes, _) = daemon.ctl(&["get", "processes", "-o", "json"]);
     let processes: Value = serde_json::from_str(&processes).expect("json");

@@ -211,10 +211,13 @@ async fn get_containers_is_filtered_by_user_gpu_and_label_and_events_by_containe
     let scope = TestScope::new("history-filters").await;
     scope
         .container(
+            // A GPU device request (creatable without an NVIDIA runtime; a label would be a
+            // claim, which the GPU filter does not count).
             ContainerRequest::sleeper("alicejob")
                 .label("ds01.user", "alice")
                 .label("team", "vision")
-                .label("ds01.gpu.uuid", GPU0),
+                .gpus(0, &[GPU0])
+                .created_only(),
         )
         .await;
     scope

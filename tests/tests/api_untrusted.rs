@@ -332,20 +332,23 @@ const GPU1: &str = "GPU-33333333-0000-4000-8000-000000000001";
 
 #[tokio::test]
 async fn non_admins_see_other_users_containers_counted_and_user_text_reaches_terminals_escaped() {
-    let scope = TestScope::new("untrusted-views").await;
+    // A running GPU holder needs `--gpus` to start, which needs the lab-shaped engine (a label
+    // would be a claim, never a hold).
+    let engine = ds01_tests::private_engine::PrivateEngine::start_lab("untrusted-views").await;
+    let scope = TestScope::on(engine.docker(), "untrusted-views").await;
     let evil = "ev\u{1b}]0;owned\u{7}il\u{1b}[2J";
     scope
         .container(
             ContainerRequest::sleeper("alicegpu")
                 .label("ds01.user", "alice")
-                .label("ds01.gpu.uuid", GPU0),
+                .gpus(0, &[GPU0]),
         )
         .await;
     scope
         .container(
             ContainerRequest::sleeper("alicestopped")
                 .label("ds01.user", "alice")
-                .label("ds01.gpu.uuid", GPU1)
+                .gpus(0, &[GPU1])
                 .created_only(),
         )
         .await;
@@ -360,6 +363,7 @@ async fn non_admins_see_other_users_containers_counted_and_user_text_reaches_ter
         "gpus:\n  - uuid: {GPU0}\n    name: A100\n    memoryTotalMiB: 40960\n  - uuid: {GPU1}\n    name: A100\n    memoryTotalMiB: 40960\n"
     );
     let daemon = started(DaemonOptions {
+        docker_host: Some(engine.host()),
         nvml_state: Some(nvml),
         ..DaemonOptions::default()
     });

@@ -390,13 +390,17 @@ async fn dry_run_stops_nothing_and_says_what_it_would_do() {
 }
 
 #[tokio::test]
-async fn busy_gpus_exempt_users_out_of_scope_and_own_containers_are_untouched() {
-    let scope = TestScope::new("life-gpu").await;
+async fn busy_gpus_exempt_users_and_out_of_scope_containers_are_untouched_but_label_impostors_are_not()
+ {
+    // GPUs are granted as the toolkit grants them (`--gpus`), which needs the lab's engine.
+    let engine = ds01_tests::private_engine::PrivateEngine::start_lab("life-gpu").await;
+    let scope = TestScope::on(engine.docker(), "life-gpu").await;
     let user = format!("gpu{}", std::process::id());
     let lucky = format!("lucky{}", std::process::id());
     let alerts = alerts_dir();
     let nvml = "gpus:\n  - uuid: GPU-55555555-0000-4000-8000-000000000000\n    name: A100\n    utilizationGpu: 80\n  - uuid: GPU-55555555-0000-4000-8000-000000000001\n    name: A100\n    utilizationGpu: 0\n";
     let daemon = Daemon::start(DaemonOptions {
+        docker_host: Some(engine.host()),
         nvml_state: Some(nvml.to_owned()),
         ..DaemonOptions::default()
     });
@@ -415,7 +419,7 @@ async fn busy_gpus_exempt_users_out_of_scope_and_own_containers_are_untouched() 
         with_alerts(
             ContainerRequest::sleeper(name)
                 .label("ds01.user", owner)
-                .label("ds01.gpu.uuid", uuid),
+                .gpus(0, &[uuid]),
             &alerts,
         )
     };
@@ -436,10 +440,15 @@ async fn busy_gpus_exempt_users_out_of_scope_and_own_containers_are_untouched() 
     let no_gpu = scope
         .container(ContainerRequest::sleeper("no-gpu").label("ds01.user", &user))
         .await;
-    let own = scope
+    // The controller's label on a user's container does not make it the controller's own.
+    let impostor = scope
         .container(
-            gpu_label("GPU-55555555-0000-4000-8000-000000000001", "own", &user)
-                .label("ds01.managed_by", "ds01-controller"),
+            gpu_label(
+                "GPU-55555555-0000-4000-8000-000000000001",
+                "impostor",
+                &user,
+            )
+            .label("ds01.managed_by", "ds01-controller"),
         )
         .await;
     let idle = scope
@@ -453,12 +462,15 @@ async fn busy_gpus_exempt_users_out_of_scope_and_own_containers_are_untouched() 
         event["event_type"] == "lifecycle.idle_stop"
             && event["details"]["container_id"] == idle[..12]
     });
+    daemon.wait_for_event(WAIT, "the impostor's stop", |event| {
+        event["event_type"] == "lifecycle.idle_stop"
+            && event["details"]["container_id"] == impostor[..12]
+    });
     tokio::time::sleep(Duration::from_secs(2)).await;
     for (id, what) in [
         (&busy, "busy GPU"),
         (&exempt, "exempt"),
         (&no_gpu, "out of scope"),
-        (&own, "controller's own"),
     ] {
         let running = scope
             .docker

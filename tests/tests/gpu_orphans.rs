@@ -308,7 +308,7 @@ async fn a_failing_reset_is_reported_with_its_exit_status_and_output_and_stopped
     let scope = TestScope::new("orphans-fail").await;
     let held = ContainerRequest::sleeper("stopped-holder")
         .created_only()
-        .label("ds01.gpu.uuid", GPU1);
+        .gpus(0, &[GPU1]);
     scope.container(held).await;
     let directory = tempfile::tempdir().expect("tempdir");
     let stopped = scope

@@ -83,11 +83,11 @@ async fn containers_appear_with_their_origin_owner_and_gpu_access() {
     let inventory = daemon.wait_for_inventory(WAIT, "all six containers", |inventory| {
         ids.iter().all(|id| container(inventory, id).is_some())
     });
-    // (id, origin, user, has_gpu, gpu devices)
+    // (id, origin, user, has_gpu, gpu devices); a label is a claim, never a GPU held.
     let expected: [(&String, &str, &str, bool, Vec<&str>); 6] = [
         (&devcontainer, "devcontainer", "alice", false, vec![]),
         (&compose, "compose", "bob", false, vec![]),
-        (&managed, "ds01-managed", "carol", true, vec![GPU1]),
+        (&managed, "ds01-managed", "carol", false, vec![]),
         (&plain, "docker", "unknown", false, vec![]),
         (&one_gpu, "docker", "unknown", true, vec![GPU0]),
         (&all_gpus, "api", "unknown", true, vec![GPU0, GPU1]),
@@ -107,6 +107,18 @@ async fn containers_appear_with_their_origin_owner_and_gpu_access() {
         container(&inventory, &one_gpu).expect("present")["status"],
         "created"
     );
+    let claims = &container(&inventory, &managed).expect("present")["gpu_claims"];
+    assert_eq!(
+        (&claims[0]["uuid"], &claims[0]["label"], &claims[0]["via"]),
+        (
+            &serde_json::json!(GPU1),
+            &serde_json::json!("ds01.gpu.uuid"),
+            &serde_json::json!("label")
+        ),
+        "{claims}"
+    );
+    let grants = &container(&inventory, &one_gpu).expect("present")["gpu_grants"];
+    assert_eq!(grants[0]["via"], "device_request", "{grants}");
     for id in ids {
         let discovered = daemon
             .events()

@@ -1,10 +1,14 @@
 //! Idle enforcement on MIG: a container's GPU signal is its GPU instance's
 //! `DCGM_FI_PROF_GR_ENGINE_ACTIVE`, scraped from the DCGM exporter the controller runs, matched
 //! through the GPU instance id NVML gives each MIG device. Missing data is unknown, never idle.
+//! The containers get their MIG devices as the toolkit grants them (`--gpus device=0:M`), on
+//! the lab-shaped engine; the controller runs in its network namespace to reach the exporter.
 
 use std::time::Duration;
 
-use ds01_tests::{ContainerRequest, Daemon, DaemonOptions, TestScope};
+use ds01_tests::{
+    ContainerRequest, Daemon, DaemonOptions, TestScope, private_engine::PrivateEngine,
+};
 
 const WAIT: Duration = Duration::from_secs(30);
 const PARENT: &str = "GPU-66666666-0000-4000-8000-000000000000";
@@ -26,13 +30,16 @@ fn apply(daemon: &Daemon, path: &std::path::Path) {
 
 #[tokio::test]
 async fn mig_instances_are_judged_by_their_dcgm_engine_activity() {
-    let scope = TestScope::new("life-mig").await;
+    let engine = PrivateEngine::start_lab("life-mig").await;
+    let scope = TestScope::on(engine.docker(), "life-mig").await;
     let user = format!("mig{}", std::process::id());
     let nvml = format!(
         "gpus:\n  - uuid: {PARENT}\n    name: A100\n    migMode: true\n    migDevices:\n      - {{uuid: {MIG_BUSY}, gpuInstanceId: 7, memoryTotalMiB: 4864}}\n      - {{uuid: {MIG_IDLE}, gpuInstanceId: 2, memoryTotalMiB: 4864}}\n      - {{uuid: {MIG_UNREPORTED}, gpuInstanceId: 5, memoryTotalMiB: 4864}}\n"
     );
     let daemon = Daemon::start(DaemonOptions {
+        docker_host: Some(engine.host()),
         nvml_state: Some(nvml),
+        wrapper: engine.enter_network(),
         ..DaemonOptions::default()
     });
     daemon.wait_for_socket(WAIT);
@@ -57,7 +64,7 @@ async fn mig_instances_are_judged_by_their_dcgm_engine_activity() {
     std::fs::write(
         &specs,
         format!(
-            "apiVersion: ds01.io/v1alpha1\nkind: DcgmExporter\nmetadata: {{name: dcgm}}\nspec:\n  containerName: {exporter}\n  image: ds01/testbox:latest\n  pullPolicy: Never\n  command: [\"httpd\", \"-f\", \"-p\", \"{port}\", \"-h\", \"/www\"]\n  volumes: [\"{www}:/www:ro\"]\n  port: {port}\n  gpus: none\n  capAdd: []\n  labels: {{ds01.test: {test}}}\n  stopTimeout: 1s\n  health: {{interval: 1s, timeout: 1s, startPeriod: 2s}}\n---\napiVersion: ds01.io/v1alpha1\nkind: ContainerLifecyclePolicy\nmetadata: {{name: lab}}\nspec:\n  sampleInterval: 1s\n  scope: gpu\n  defaults: {{idleTimeout: null, maxRuntime: null, removeAfterStop: null, gpuHoldAfterStop: null, createdTimeout: null}}\n  users:\n    {user}: {{startupGrace: 0s, stopGracePeriod: 1s, idleTimeout: 3s, onIdle: stop}}\n  notify: {{tty: false}}\n",
+            "apiVersion: ds01.io/v1alpha1\nkind: DcgmExporter\nmetadata: {{name: dcgm}}\nspec:\n  containerName: {exporter}\n  image: ds01/testbox:latest\n  pullPolicy: Never\n  command: [\"httpd\", \"-f\", \"-p\", \"9400\", \"-h\", \"/www\"]\n  volumes: [\"{www}:/www:ro\"]\n  port: {port}\n  gpus: none\n  capAdd: []\n  labels: {{ds01.test: {test}}}\n  stopTimeout: 1s\n  health: {{interval: 1s, timeout: 1s, startPeriod: 2s}}\n---\napiVersion: ds01.io/v1alpha1\nkind: ContainerLifecyclePolicy\nmetadata: {{name: lab}}\nspec:\n  sampleInterval: 1s\n  scope: gpu\n  defaults: {{idleTimeout: null, maxRuntime: null, removeAfterStop: null, gpuHoldAfterStop: null, createdTimeout: null}}\n  users:\n    {user}: {{startupGrace: 0s, stopGracePeriod: 1s, idleTimeout: 3s, onIdle: stop}}\n  notify: {{tty: false}}\n",
             exporter = scope.name("dcgm"),
             www = www.path().display(),
             test = scope.id,
@@ -74,16 +81,15 @@ async fn mig_instances_are_judged_by_their_dcgm_engine_activity() {
     ]);
     assert_eq!(code, 0, "{stdout}{stderr}");
 
-    let on_mig = |name: &str, uuid: &str| {
+    // MIG device M of GPU 0, in NVML's MIG device order: busy, idle, unreported.
+    let on_mig = |name: &str, device: &str| {
         ContainerRequest::sleeper(name)
             .label("ds01.user", &user)
-            .label("ds01.gpu.uuid", uuid)
+            .gpus(0, &[device])
     };
-    let busy = scope.container(on_mig("mig-busy", MIG_BUSY)).await;
-    let idle = scope.container(on_mig("mig-idle", MIG_IDLE)).await;
-    let unreported = scope
-        .container(on_mig("mig-unreported", MIG_UNREPORTED))
-        .await;
+    let busy = scope.container(on_mig("mig-busy", "0:0")).await;
+    let idle = scope.container(on_mig("mig-idle", "0:1")).await;
+    let unreported = scope.container(on_mig("mig-unreported", "0:2")).await;
 
     let stop = daemon.wait_for_event(WAIT, "the idle MIG container's stop", |event| {
         event["event_type"] == "lifecycle.idle_stop"

@@ -66,22 +66,24 @@ pub struct App {
     pub docker_host: String,
     /// The loops the watchdog watches.
     pub loops: Loops,
-    /// Inventory changes for the inventory file.
-    pub changes_for_file: broadcast::Receiver<Change>,
-    /// Inventory changes for the controllers.
-    pub changes_for_controllers: broadcast::Receiver<Change>,
     /// Cancelled once Docker was first observed (or found unreachable).
     pub docker_observed: CancellationToken,
     /// Cancelled once the GPUs were first polled (at once without NVML).
     pub gpus_observed: CancellationToken,
 }
 
-/// The two sources of observations.
+/// The two sources of observations, and the change streams they feed — subscribed before
+/// either runs, so no early change (Docker unreachable at start-up, the first relist) is
+/// missed by the inventory file or the controllers.
 pub struct Watchers {
     /// Docker events and relists.
     pub docker: DockerWatch,
     /// NVML polls.
     pub gpus: GpuWatch,
+    /// Inventory changes for the inventory file.
+    pub changes_for_file: broadcast::Receiver<Change>,
+    /// Inventory changes for the controllers.
+    pub changes_for_controllers: broadcast::Receiver<Change>,
 }
 
 /// Builds the controller and runs it as the flags say.
@@ -138,8 +140,6 @@ impl App {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .baseline = file::load_baseline(&flags.inventory_path());
         let (changes, _) = broadcast::channel(4096);
-        // Subscribed before any watcher starts, so no early change (Docker unreachable at
-        // start-up, the first relist) is missed by the inventory file or the controllers.
         let changes_for_file = changes.subscribe();
         let changes_for_controllers = changes.subscribe();
         let nvml = init_gpus(&flags, &inventory);
@@ -191,10 +191,10 @@ impl App {
             watchers: Some(Watchers {
                 docker: docker_watch,
                 gpus: gpu_watch,
+                changes_for_file,
+                changes_for_controllers,
             }),
             loops,
-            changes_for_file,
-            changes_for_controllers,
             docker_observed,
             gpus_observed,
         })

@@ -51,7 +51,7 @@ pub async fn run(mut app: App) -> anyhow::Result<ExitCode> {
     let controllers = controllers::start::start(&app.shared(), &shutdown, &mut tasks)?;
     controllers.trigger_everything(&store).await;
     tasks.spawn(route_changes(
-        app.changes_for_controllers.resubscribe(),
+        watchers.changes_for_controllers,
         store.clone(),
         app.inventory.clone(),
         controllers.clone(),
@@ -62,7 +62,7 @@ pub async fn run(mut app: App) -> anyhow::Result<ExitCode> {
     tasks.spawn(writer::write_on_change(
         app.flags.inventory_path(),
         app.inventory.clone(),
-        app.changes_for_file.resubscribe(),
+        watchers.changes_for_file,
         shutdown.clone(),
     ));
     tasks.spawn(systemd::watchdog(app.loops.clone(), shutdown.clone()));

@@ -9,9 +9,11 @@ pub mod docker;
 pub mod event_history;
 pub mod event_log;
 pub mod gpu;
+pub mod gpu_access;
 pub mod model;
 pub mod process;
 pub mod safe_read;
 pub mod users;
 
-pub use model::{ContainerInfo, ContainerState, GpuAccess, Mount};
+pub use gpu_access::{GpuAccess, GpuVia};
+pub use model::{ContainerInfo, ContainerState, Mount};

@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::gpu_access::GpuAccess;
+
 /// Docker's container states.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -76,19 +78,6 @@ pub struct Mount {
     pub destination: String,
     /// `bind`, `volume`, `tmpfs`, …
     pub kind: String,
-}
-
-/// How a container reaches GPUs.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GpuAccess {
-    /// Any GPU access at all.
-    pub has_gpu: bool,
-    /// All GPUs (`--gpus all`, `count: -1`, `NVIDIA_VISIBLE_DEVICES=all`).
-    pub all: bool,
-    /// Device ids as given (indexes or UUIDs, from DeviceRequests, labels or env).
-    pub devices: Vec<String>,
-    /// What revealed it: `device_request`, `runtime`, `devices`, `label`, `env`.
-    pub via: Vec<String>,
 }
 
 /// What the controller knows about a container from one inspect.

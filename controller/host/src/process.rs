@@ -159,6 +159,49 @@ pub fn signal_identity(
     }
 }
 
+/// Most bytes of a process environment read (the kernel's default limit for arguments and
+/// environment together is 2 MiB; GPU variables sit near the start).
+const MAX_ENVIRON: u64 = 1 << 20;
+
+/// The `KEY=value` entries of `/proc/<pid>/environ` whose names are in `keys`, in order;
+/// nothing else is kept (an environment may hold its owner's secrets). `Ok(None)` when the
+/// process is gone.
+///
+/// # Errors
+/// Other I/O errors (e.g. permission).
+pub fn read_environ(
+    proc_root: &Path,
+    pid: u32,
+    keys: &[&str],
+) -> std::io::Result<Option<Vec<String>>> {
+    use std::io::Read;
+    let path = proc_root.join(pid.to_string()).join("environ");
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(error),
+    };
+    let mut bytes = Vec::new();
+    file.take(MAX_ENVIRON).read_to_end(&mut bytes)?;
+    Ok(Some(parse_environ(&bytes, keys)))
+}
+
+/// The NUL-separated `KEY=value` entries of an environment whose names are in `keys`, in order
+/// (duplicates kept: the last one is the one that counts).
+#[must_use]
+pub fn parse_environ(bytes: &[u8], keys: &[&str]) -> Vec<String> {
+    bytes
+        .split(|byte| *byte == 0)
+        .filter_map(|entry| std::str::from_utf8(entry).ok())
+        .filter(|entry| {
+            entry
+                .split_once('=')
+                .is_some_and(|(name, _)| keys.contains(&name))
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Received plus sent bytes on every interface but loopback, from `/proc/<pid>/net/dev`
 /// (the network namespace of `pid`). Cumulative: callers keep deltas.
 ///
@@ -201,6 +244,36 @@ mod tests {
     fn network_counters_add_receive_and_transmit_and_skip_loopback() {
         let text = "Inter-|   Receive                                                |  Transmit\n face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n    lo: 1000 10 0 0 0 0 0 0 1000 10 0 0 0 0 0 0\n  eth0: 2048 5 0 0 0 0 0 0 512 4 0 0 0 0 0 0\n";
         assert_eq!(parse_net_dev(text), 2560);
+    }
+
+    #[test]
+    fn environ_keeps_only_the_asked_variables_in_order_with_duplicates() {
+        let bytes = b"PATH=/bin\0NVIDIA_VISIBLE_DEVICES=all\0SECRET=x\0NVIDIA_VISIBLE_DEVICES=GPU-1\0CUDA_VISIBLE_DEVICES=\0NVIDIA_VISIBLE_DEVICES_X=1\0\0broken\0";
+        assert_eq!(
+            parse_environ(bytes, &["NVIDIA_VISIBLE_DEVICES", "CUDA_VISIBLE_DEVICES"]),
+            [
+                "NVIDIA_VISIBLE_DEVICES=all",
+                "NVIDIA_VISIBLE_DEVICES=GPU-1",
+                "CUDA_VISIBLE_DEVICES="
+            ]
+        );
+        assert!(parse_environ(b"", &["A"]).is_empty());
+    }
+
+    #[test]
+    fn reads_the_environment_of_this_process_and_none_for_a_missing_one() {
+        let me = std::process::id();
+        let path = read_environ(Path::new("/proc"), me, &["PATH"])
+            .expect("read")
+            .expect("exists");
+        assert!(
+            path.iter().all(|entry| entry.starts_with("PATH=")),
+            "{path:?}"
+        );
+        assert_eq!(
+            read_environ(Path::new("/proc"), u32::MAX - 1, &["PATH"]).expect("read"),
+            None
+        );
     }
 
     #[test]

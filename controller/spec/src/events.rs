@@ -54,6 +54,9 @@ event_types! {
     DcgmRecovered => "dcgm.recovered",
     /// A same-named container the controller did not create was replaced (`replaceExisting`).
     DcgmReplaced => "dcgm.replaced",
+    /// An action on the exporter failed; `details.error` is Docker's error verbatim (each
+    /// distinct error once).
+    DcgmFailed => "dcgm.failed",
     /// A GPU process became an orphan.
     OrphanDetected => "gpu.orphan_detected",
     /// An orphan was sent SIGTERM.

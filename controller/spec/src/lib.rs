@@ -22,7 +22,7 @@ pub use diagnostic::{Diagnostic, Diagnostics, LoadError};
 pub use duration::Duration;
 pub use events::EventType;
 pub use kinds::{
-    dcgm::{DcgmExporterSpec, HealthSpec, PullPolicy, RestartSpec},
+    dcgm::{DcgmExporterSpec, HealthSpec, NetworkAttachment, PullPolicy, RestartSpec},
     envelope::{API_VERSION, Kind, Metadata, Resource, SpecBody},
     lifecycle::{
         ContainerLifecyclePolicySpec, ExemptFrom, Exemption, HighDemandSpec, KeepAliveSpec,

@@ -192,3 +192,71 @@ fn valid_documents_parse_with_defaults_filled_in() {
     assert_eq!(json["spec"]["restart"]["backoffMax"], "5m");
     assert_eq!(json["spec"]["gpus"], "none");
 }
+
+const DCGM_HEAD: &str =
+    "apiVersion: ds01.io/v1alpha1\nkind: DcgmExporter\nmetadata: {name: dcgm}\nspec:\n";
+
+#[test]
+fn exporter_networks_logs_and_listen_address_are_checked() {
+    let cases = [
+        (
+            "  networks: [{name: ds01-monitoring}, {name: ds01-monitoring}]\n",
+            "spec.networks[1].name: network `ds01-monitoring` is listed twice",
+        ),
+        (
+            "  networks: [{name: \"-bad\"}]\n",
+            "spec.networks[0].name: must be a Docker network name",
+        ),
+        (
+            "  networks: [{name: ok, aliases: [\"has space\"]}]\n",
+            "spec.networks[0].aliases[0]: must be a host name",
+        ),
+        ("  logMaxFiles: 0\n", "spec.logMaxFiles: must be at least 1"),
+        (
+            "  logMaxSize: 100B\n",
+            "spec.logMaxSize: must be at least 1KiB",
+        ),
+        (
+            "  env: {DCGM_EXPORTER_LISTEN: \"localhost\"}\n",
+            "spec.env.DCGM_EXPORTER_LISTEN: `localhost` is not `[host]:port`",
+        ),
+        (
+            "  networks: [{name: ok, alias: [x]}]\n",
+            "spec.networks[0].alias: unknown field `alias`",
+        ),
+    ];
+    for (body, expected) in cases {
+        let message = one_error(&format!("{DCGM_HEAD}{body}"));
+        assert!(message.contains(expected), "{body}: {message}");
+    }
+}
+
+#[test]
+fn exporter_defaults_follow_the_incumbent_stack() {
+    let source = Source {
+        name: "specs/dcgm.yaml".into(),
+        text: format!(
+            "{DCGM_HEAD}  port: 19400\n  networks: [{{name: ds01-monitoring, aliases: [dcgm-exporter]}}]\n  env: {{DCGM_EXPORTER_LISTEN: \":9500\"}}\n"
+        ),
+    };
+    let parsed = parse_sources(&[source]).expect("valid");
+    let ds01_spec::SpecBody::DcgmExporter(spec) = &parsed[0].resource.spec else {
+        panic!("not a DcgmExporter");
+    };
+    assert_eq!(
+        (
+            spec.log_max_size.bytes(),
+            spec.log_max_files,
+            spec.replace_existing
+        ),
+        (10 << 20, 5, false)
+    );
+    assert_eq!(spec.networks[0].aliases, ["dcgm-exporter"]);
+    assert_eq!(spec.listen_port(), 9500);
+    let env = spec.container_env();
+    assert_eq!(
+        env.get("DCGM_EXPORTER_COLLECTORS").map(String::as_str),
+        Some("/etc/dcgm-exporter/dcp-metrics-included.csv")
+    );
+    assert_eq!(ds01_spec::DcgmExporterSpec::default().listen_port(), 9400);
+}

@@ -61,16 +61,16 @@ fn render(detail: &ContainerDetail) -> String {
         format!("Finished:      {}", cell_or_dash(summary.finished_at)),
         format!("Detected:      {}", summary.detected_at),
     ];
-    let gpus: Vec<String> = summary.gpus.iter().map(|gpu| cell(gpu)).collect();
-    let via: Vec<String> = detail.gpu_access.via.iter().map(|via| cell(via)).collect();
-    lines.push(format!(
-        "GPUs:          {}",
-        if gpus.is_empty() {
-            "none".to_owned()
-        } else {
-            format!("{} (via {})", gpus.join(", "), via.join(", "))
-        }
-    ));
+    if let Some(conflict) = &detail.owner_conflict {
+        lines.push(format!(
+            "Owner conflict: {} claims {}, but {} says {} (the evidence wins)",
+            cell(&conflict.claimed_by),
+            cell(&conflict.claimed),
+            cell(&conflict.observed),
+            cell(&conflict.evidence)
+        ));
+    }
+    lines.extend(gpu_lines(detail));
     lines.push("GPU processes:".to_owned());
     if detail.gpu_processes.is_empty() {
         lines.push("  none".to_owned());
@@ -162,4 +162,51 @@ fn lifecycle_lines(lifecycle: &ContainerLifecycleView, lines: &mut Vec<String>) 
     if let Some(note) = &lifecycle.note {
         lines.push(format!("  note              {}", cell(note)));
     }
+}
+
+/// The granted GPUs with how each was granted, the label claims and the unknown ids.
+fn gpu_lines(detail: &ContainerDetail) -> Vec<String> {
+    let summary = &detail.summary;
+    let mut lines = vec![if summary.gpu_grants.is_empty() {
+        "GPUs:          none".to_owned()
+    } else {
+        "GPUs:".to_owned()
+    }];
+    for grant in &summary.gpu_grants {
+        lines.push(format!(
+            "  {} via {} ({}){}",
+            cell(&grant.uuid),
+            cell(&grant.via),
+            cell(&grant.device),
+            if grant.narrowed {
+                ", narrowed by CUDA_VISIBLE_DEVICES"
+            } else {
+                ""
+            }
+        ));
+    }
+    if !summary.gpu_claims.is_empty() {
+        lines.push("GPU claims:    (labels: never a grant)".to_owned());
+        for claim in &summary.gpu_claims {
+            lines.push(format!(
+                "  {} via label {}{}",
+                cell(&claim.device),
+                cell(&claim.label),
+                claim
+                    .uuid
+                    .as_deref()
+                    .filter(|uuid| *uuid != claim.device)
+                    .map(|uuid| format!(" = {}", cell(uuid)))
+                    .unwrap_or_default()
+            ));
+        }
+    }
+    if !summary.gpu_unresolved.is_empty() {
+        let unknown: Vec<String> = summary.gpu_unresolved.iter().map(|id| cell(id)).collect();
+        lines.push(format!(
+            "Unknown GPUs:  {} (NVML reports no such device; not counted)",
+            unknown.join(", ")
+        ));
+    }
+    lines
 }

@@ -6,6 +6,7 @@ mod auth;
 mod budget;
 mod events;
 mod filters;
+mod gpu_views;
 mod history;
 mod limits;
 mod listener;

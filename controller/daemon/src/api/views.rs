@@ -12,8 +12,8 @@ use axum::{
 };
 use ds01_spec::api::{
     ApiTime, ContainerDetail, ContainerEvent, ContainerGpuProcess, ContainerLifecycleView,
-    ContainerList, ContainerSummary, GpuAccessView, GpuList, GpuView, MigDeviceView, MountView,
-    ProcessCounts, ProcessList, ProcessView,
+    ContainerList, ContainerSummary, GpuList, GpuView, MigDeviceView, MountView, ProcessCounts,
+    ProcessList, ProcessView,
 };
 use serde_json::Value;
 
@@ -46,6 +46,9 @@ fn summary(record: &ContainerRecord) -> ContainerSummary {
         status: info.state.as_str().to_owned(),
         image: info.image.clone(),
         gpus: record.gpu_uuids.clone(),
+        gpu_grants: super::gpu_views::grants(record),
+        gpu_claims: super::gpu_views::claims(record),
+        gpu_unresolved: record.gpus.unresolved.clone(),
         has_gpu: info.gpu.has_gpu,
         created_at: info.created_at.map(ApiTime),
         started_at: info.started_at.map(ApiTime),
@@ -326,12 +329,8 @@ pub async fn container(
                     kind: mount.kind.clone(),
                 })
                 .collect(),
-            gpu_access: GpuAccessView {
-                has_gpu: info.gpu.has_gpu,
-                all: info.gpu.all,
-                devices: info.gpu.devices.clone(),
-                via: info.gpu.via.clone(),
-            },
+            gpu_access: super::gpu_views::access(info),
+            owner_conflict: super::gpu_views::conflict(record),
             pid: info.pid,
             exit_code: info.exit_code,
             lifecycle,

@@ -4,6 +4,7 @@ pub mod dcgm;
 pub mod engine;
 pub mod lifecycle;
 pub mod orphans;
+pub mod own;
 pub mod start;
 pub mod status;
 pub mod triggers;

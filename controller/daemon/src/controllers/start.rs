@@ -132,6 +132,8 @@ pub fn start(
         state: state.section(super::dcgm::executor::SECTION),
         dry_run: shared.flags.dry_run,
     };
+    // labhost: the exporters' ids are known as the controller's own before any pass runs.
+    super::dcgm::executor::remember_own(&dcgm);
     // A recreate may stop the exporter (stopTimeout) and pull an image.
     let dcgm = Controller::new(
         "dcgm-exporter",

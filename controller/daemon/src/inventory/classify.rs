@@ -7,6 +7,10 @@
 //! Owner: `ds01.user` → `aime.mlc.USER` → name suffix `._.<uid>` → `devcontainer.local_folder`
 //! under `/home/<u>/` → a bind mount under `/home/<u>/` → the uid of the init process (not
 //! root) → `unknown`.
+//!
+//! An owner label is a claim: when kernel evidence contradicts it — the uid of the init process
+//! (not root), or a per-user cgroup parent `ds01-<group>-<user>.slice` naming another user — the
+//! evidence wins (the uid before the slice) and the conflict is reported.
 
 use ds01_host::ContainerInfo;
 use ds01_spec::resolve::UNKNOWN_OWNER;
@@ -58,8 +62,79 @@ pub struct Owner {
     /// User name, or `unknown`.
     pub user: String,
     /// The rule: `label:ds01.user`, `label:aime.mlc.USER`, `name-suffix`, `devcontainer-folder`,
-    /// `bind-mount`, `init-process`, `none`.
+    /// `bind-mount`, `init-process`, `cgroup-parent` (after a conflict), `none`.
     pub source: &'static str,
+    /// An owner label the kernel's evidence contradicted.
+    pub conflict: Option<OwnerConflict>,
+}
+
+/// An owner label contradicted by kernel evidence; the evidence won.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct OwnerConflict {
+    /// The user the label names.
+    pub claimed: String,
+    /// The label (`label:ds01.user`, `label:aime.mlc.USER`).
+    pub claimed_by: &'static str,
+    /// The user the evidence names.
+    pub evidence: String,
+    /// The evidence: `init-process` or `cgroup-parent`.
+    pub evidence_source: &'static str,
+    /// The evidence as observed (`uid 1001`, `cgroup parent ds01-student-bob.slice`).
+    pub observed: String,
+    /// Which won: always `evidence`.
+    pub winner: &'static str,
+}
+
+/// The user a per-user cgroup parent names: `ds01-<group>-<user>.slice` (the last path
+/// component; the user part is the lab wrapper's sanitized name).
+#[must_use]
+pub fn slice_user(cgroup_parent: &str) -> Option<&str> {
+    let last = cgroup_parent.trim_end_matches('/').rsplit('/').next()?;
+    let (_group, user) = last
+        .strip_suffix(".slice")?
+        .strip_prefix("ds01-")?
+        .split_once('-')?;
+    (!user.is_empty()).then_some(user)
+}
+
+/// The lab wrapper's slice form of a user name (`@` → `-at-`, other characters outside
+/// `[A-Za-z0-9_:-]` → `-`, runs of `-` collapsed, trimmed).
+fn slice_form(user: &str) -> String {
+    let replaced = user.replace('@', "-at-");
+    let mut out = String::new();
+    for c in replaced.chars() {
+        let c = if c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '-') {
+            c
+        } else {
+            '-'
+        };
+        if !(c == '-' && out.ends_with('-')) {
+            out.push(c);
+        }
+    }
+    out.trim_matches('-').to_owned()
+}
+
+/// Kernel evidence against a label's user: (user, source, what was observed).
+fn contradicting_evidence(
+    container: &ContainerInfo,
+    claimed: &str,
+    init_uid: Option<u32>,
+    user_name: &impl Fn(u32) -> String,
+) -> Option<(String, &'static str, String)> {
+    if let Some(uid) = init_uid.filter(|uid| *uid != 0) {
+        let user = user_name(uid);
+        return (user != claimed).then(|| (user, "init-process", format!("uid {uid}")));
+    }
+    let parent = container.cgroup_parent.as_deref()?;
+    let user = slice_user(parent)?;
+    (user != slice_form(claimed)).then(|| {
+        (
+            user.to_owned(),
+            "cgroup-parent",
+            format!("cgroup parent {parent}"),
+        )
+    })
 }
 
 /// Determines the owner; `init_uid` is the uid of the container's init process when known,
@@ -70,7 +145,11 @@ pub fn owner(
     init_uid: Option<u32>,
     user_name: impl Fn(u32) -> String,
 ) -> Owner {
-    let found = |user: String, source| Owner { user, source };
+    let found = |user: String, source| Owner {
+        user,
+        source,
+        conflict: None,
+    };
     for (key, source) in [
         ("ds01.user", "label:ds01.user"),
         ("aime.mlc.USER", "label:aime.mlc.USER"),
@@ -80,7 +159,23 @@ pub fn owner(
             .map(str::trim)
             .filter(|user| !user.is_empty())
         {
-            return found(user.to_owned(), source);
+            let Some((evidence, evidence_source, observed)) =
+                contradicting_evidence(container, user, init_uid, &user_name)
+            else {
+                return found(user.to_owned(), source);
+            };
+            return Owner {
+                user: evidence.clone(),
+                source: evidence_source,
+                conflict: Some(OwnerConflict {
+                    claimed: user.to_owned(),
+                    claimed_by: source,
+                    evidence,
+                    evidence_source,
+                    observed,
+                    winner: "evidence",
+                }),
+            };
         }
     }
     if let Some((_, uid)) = container.name.rsplit_once("._.")
@@ -116,161 +211,5 @@ fn home_user(path: &str) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::collections::BTreeMap;
-
-    use ds01_host::{ContainerState, GpuAccess, Mount};
-
-    use super::*;
-
-    type Labels = &'static [(&'static str, &'static str)];
-
-    fn container(name: &str, labels: &[(&str, &str)], mounts: &[&str]) -> ContainerInfo {
-        ContainerInfo {
-            id: "a".repeat(64),
-            name: name.to_owned(),
-            image: "img".to_owned(),
-            labels: labels
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect::<BTreeMap<_, _>>(),
-            state: ContainerState::Running,
-            pid: Some(1),
-            created_at: None,
-            started_at: None,
-            finished_at: None,
-            exit_code: None,
-            user: None,
-            mounts: mounts
-                .iter()
-                .map(|source| Mount {
-                    source: (*source).to_owned(),
-                    destination: "/w".to_owned(),
-                    kind: "bind".to_owned(),
-                })
-                .collect(),
-            gpu: GpuAccess::default(),
-            cgroup_parent: None,
-        }
-    }
-
-    #[test]
-    fn origin_follows_the_documented_order() {
-        let cases: [(&str, Labels, &str); 9] = [
-            (
-                "jobs-1",
-                &[("ds01.interface", "api"), ("ds01.managed", "true")],
-                "api",
-            ),
-            (
-                "x",
-                &[("ds01.container_type", "orchestration")],
-                "orchestration",
-            ),
-            (
-                "x",
-                &[
-                    ("devcontainer.local_folder", "/home/a/p"),
-                    ("ds01.managed", "true"),
-                ],
-                "devcontainer",
-            ),
-            ("vsc-project-abc", &[], "devcontainer"),
-            (
-                "x",
-                &[
-                    ("com.docker.compose.project", "p"),
-                    ("ds01.managed", "true"),
-                ],
-                "compose",
-            ),
-            ("x", &[("ds01.monitoring", "true")], "infrastructure"),
-            ("x", &[("ds01.managed", "true")], "ds01-managed"),
-            ("x", &[("ds01.managed", "false")], "docker"),
-            ("x", &[], "docker"),
-        ];
-        for (name, labels, expected) in cases {
-            assert_eq!(
-                origin(&container(name, labels, &[])),
-                expected,
-                "{name} {labels:?}"
-            );
-            let named = labels
-                .iter()
-                .any(|(key, _)| ["ds01.interface", "ds01.container_type"].contains(key));
-            assert!(
-                named || BUILT_IN_ORIGINS.contains(&expected),
-                "{expected} is not in BUILT_IN_ORIGINS"
-            );
-        }
-    }
-
-    #[test]
-    fn owner_follows_the_documented_chain() {
-        let names = |uid: u32| format!("user{uid}");
-        type Case = (
-            &'static str,
-            Labels,
-            &'static [&'static str],
-            Option<u32>,
-            &'static str,
-            &'static str,
-        );
-        let cases: [Case; 8] = [
-            (
-                "x",
-                &[("ds01.user", "alice"), ("aime.mlc.USER", "bob")],
-                &[],
-                Some(1000),
-                "alice",
-                "label:ds01.user",
-            ),
-            (
-                "x",
-                &[("aime.mlc.USER", "bob")],
-                &[],
-                None,
-                "bob",
-                "label:aime.mlc.USER",
-            ),
-            (
-                "train._.1001",
-                &[],
-                &["/home/carol/x"],
-                None,
-                "user1001",
-                "name-suffix",
-            ),
-            (
-                "x",
-                &[("devcontainer.local_folder", "/home/dave/proj")],
-                &[],
-                None,
-                "dave",
-                "devcontainer-folder",
-            ),
-            (
-                "x",
-                &[],
-                &["/data/shared", "/home/erin/work"],
-                Some(0),
-                "erin",
-                "bind-mount",
-            ),
-            ("x", &[], &[], Some(1002), "user1002", "init-process"),
-            ("x", &[], &[], Some(0), "unknown", "none"),
-            ("x", &[], &["/var/lib/x"], None, "unknown", "none"),
-        ];
-        for (name, labels, mounts, uid, user, source) in cases {
-            let found = owner(&container(name, labels, mounts), uid, names);
-            assert_eq!(
-                found,
-                Owner {
-                    user: user.to_owned(),
-                    source
-                },
-                "{name} {labels:?} {mounts:?}"
-            );
-        }
-    }
-}
+#[path = "classify_tests.rs"]
+mod tests;

@@ -20,13 +20,6 @@ impl Serialize for Millis {
     }
 }
 
-#[derive(Serialize)]
-struct GpuAccessEntry<'a> {
-    all: bool,
-    requested: &'a [String],
-    via: &'a [String],
-}
-
 /// One container, keyed by its 12-character id (the incumbent's fields first).
 #[derive(Serialize)]
 struct ContainerEntry<'a> {
@@ -41,7 +34,14 @@ struct ContainerEntry<'a> {
     detected_at: Millis,
     full_id: &'a str,
     owner_source: &'a str,
-    gpu_access: GpuAccessEntry<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner_conflict: Option<&'a super::classify::OwnerConflict>,
+    gpu_access: &'a ds01_host::GpuAccess,
+    gpu_grants: &'a [super::gpu_resolve::HeldGpu],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    gpu_claims: &'a [super::gpu_resolve::ClaimedGpu],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    gpu_unresolved: &'a [String],
     labels: &'a std::collections::BTreeMap<String, String>,
     created_at: Millis,
     started_at: Millis,
@@ -101,11 +101,11 @@ impl Serialize for Containers<'_> {
                     detected_at: Millis(Some(record.detected_at)),
                     full_id: &info.id,
                     owner_source: record.owner_source,
-                    gpu_access: GpuAccessEntry {
-                        all: info.gpu.all,
-                        requested: &info.gpu.devices,
-                        via: &info.gpu.via,
-                    },
+                    owner_conflict: record.owner_conflict.as_ref(),
+                    gpu_access: &info.gpu,
+                    gpu_grants: &record.gpus.granted,
+                    gpu_claims: &record.gpus.claims,
+                    gpu_unresolved: &record.gpus.unresolved,
                     labels: &info.labels,
                     created_at: Millis(info.created_at),
                     started_at: Millis(info.started_at),
@@ -259,15 +259,20 @@ mod tests {
             mounts: Vec::new(),
             gpu: GpuAccess {
                 has_gpu: true,
-                all: false,
-                devices: vec!["0".to_owned()],
-                via: vec!["device_request".to_owned()],
+                granted: vec![ds01_host::gpu_access::GpuGrant {
+                    device: "0".to_owned(),
+                    via: ds01_host::GpuVia::DeviceRequest,
+                }],
+                hook: true,
+                requested: Some("0".to_owned()),
+                ..GpuAccess::default()
             },
             cgroup_parent: None,
         };
         let owner = Owner {
             user: "alice".to_owned(),
             source: "label:ds01.user",
+            conflict: None,
         };
         inventory.upsert_container(info, owner, "docker".to_owned(), at);
         inventory.host_processes.insert(
@@ -296,7 +301,11 @@ mod tests {
         assert_eq!(container["owner_source"], "label:ds01.user");
         assert_eq!(container["status"], "running");
         assert_eq!(container["has_gpu"], true);
-        assert_eq!(container["gpu_access"]["requested"][0], "0");
+        assert_eq!(container["gpu_access"]["requested"], "0");
+        assert_eq!(
+            container["gpu_access"]["granted"][0]["via"],
+            "device_request"
+        );
         assert_eq!(container["detected_at"], "2026-11-22T10:00:00.123Z");
         assert_eq!(container["started_at"], Value::Null);
         assert_eq!(container["labels"]["ds01.user"], "alice");

@@ -4,6 +4,7 @@
 pub mod classify;
 pub mod docker_watch;
 pub mod file;
+pub mod gpu_resolve;
 pub mod gpu_watch;
 pub mod observe;
 pub mod store;

@@ -48,10 +48,22 @@ pub struct Observer {
 impl Observer {
     /// Records the result of inspecting `id`: the container, or its absence.
     pub fn record(&self, id: &str, inspected: Option<ContainerInfo>) {
-        let Some(info) = inspected else {
+        let Some(mut info) = inspected else {
             self.forget(id);
             return;
         };
+        // A running container's GPUs are what its PID 1 received (dockerd's `--gpus` addition
+        // included); a stopped one's come from Docker's record.
+        if info.state.is_live()
+            && let Some(pid) = info.pid
+            && let Ok(Some(environ)) = ds01_host::process::read_environ(
+                &self.proc_root,
+                pid,
+                &ds01_host::gpu_access::GPU_ENV_KEYS,
+            )
+        {
+            info.gpu = info.gpu.with_environ(&environ);
+        }
         let init_uid = info
             .pid
             .and_then(|pid| {
@@ -62,13 +74,30 @@ impl Observer {
             .map(|process| process.uid);
         let owner = classify::owner(&info, init_uid, ds01_host::users::user_name);
         let origin = classify::origin(&info);
-        let (transition, record) = {
+        let (transition, record, new_conflict) = {
             let mut inventory = self
                 .inventory
                 .write()
                 .unwrap_or_else(PoisonError::into_inner);
             inventory.upsert_container(info, owner, origin, jiff::Timestamp::now())
         };
+        if new_conflict && let Some(conflict) = &record.owner_conflict {
+            self.recorder.emit(
+                EventType::OwnerConflict,
+                Some(&record.user),
+                details(
+                    &record,
+                    json!({
+                        "claimed": conflict.claimed,
+                        "claimed_by": conflict.claimed_by,
+                        "evidence": conflict.evidence,
+                        "evidence_source": conflict.evidence_source,
+                        "observed": conflict.observed,
+                        "winner": conflict.winner,
+                    }),
+                ),
+            );
+        }
         match transition {
             Transition::Discovered => self.recorder.emit(
                 EventType::ContainerDiscovered,
@@ -136,6 +165,12 @@ fn details(record: &ContainerRecord, extra: serde_json::Value) -> serde_json::Va
         "has_gpu": record.info.gpu.has_gpu,
         "gpu_devices": record.gpu_uuids,
     });
+    if !record.gpus.claims.is_empty() {
+        details["gpu_claims"] = json!(record.gpus.claims);
+    }
+    if !record.gpus.unresolved.is_empty() {
+        details["gpu_unresolved"] = json!(record.gpus.unresolved);
+    }
     if let (serde_json::Value::Object(target), serde_json::Value::Object(more)) =
         (&mut details, extra)
     {

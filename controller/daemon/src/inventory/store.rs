@@ -8,7 +8,10 @@ use std::{
 use ds01_host::{ContainerInfo, gpu::GpuSnapshot};
 use serde::Serialize;
 
-use super::classify::Owner;
+use super::{
+    classify::{Owner, OwnerConflict},
+    gpu_resolve::{ResolvedGpus, resolve},
+};
 
 /// A container as the controller sees it.
 #[derive(Clone, Debug, Serialize)]
@@ -21,8 +24,12 @@ pub struct ContainerRecord {
     pub user: String,
     /// Which rule found the owner.
     pub owner_source: &'static str,
-    /// UUIDs of the GPUs it holds (device ids resolved through NVML where possible).
+    /// UUIDs of the GPUs the toolkit grants it (never label claims or ids NVML does not report).
     pub gpu_uuids: Vec<String>,
+    /// Its GPU access resolved: grants with how, claims, unresolved ids.
+    pub gpus: ResolvedGpus,
+    /// An owner label the kernel's evidence contradicted.
+    pub owner_conflict: Option<OwnerConflict>,
     /// When the controller first saw it.
     pub detected_at: jiff::Timestamp,
 }
@@ -103,6 +110,8 @@ pub struct Inventory {
     /// Containers the previous run knew (from the inventory file), until the first relist
     /// settles them: a restart reports only real transitions, never everything again.
     pub baseline: BTreeMap<String, BaselineEntry>,
+    /// Containers the controller created itself, by id (shared: a clone sees every change).
+    pub own: crate::controllers::own::OwnContainers,
 }
 
 /// What the previous run knew of a container.
@@ -141,15 +150,21 @@ pub enum Transition {
 }
 
 impl Inventory {
-    /// Records a freshly inspected container and says what changed.
+    /// Records a freshly inspected container and says what changed; the third value says
+    /// whether an owner conflict is new (not reported for this container before).
     pub fn upsert_container(
         &mut self,
         info: ContainerInfo,
         owner: Owner,
         origin: String,
         now: jiff::Timestamp,
-    ) -> (Transition, Arc<ContainerRecord>) {
-        let gpu_uuids = self.resolve_gpus(&info);
+    ) -> (Transition, Arc<ContainerRecord>, bool) {
+        let gpus = self.resolve_gpus(&info);
+        let new_conflict = owner.conflict.is_some()
+            && self
+                .containers
+                .get(&info.id)
+                .is_none_or(|previous| previous.owner_conflict != owner.conflict);
         let baseline = self.baseline.remove(&info.id);
         let (transition, detected_at) = match self.containers.get(&info.id) {
             None => match baseline {
@@ -184,13 +199,15 @@ impl Inventory {
             origin,
             user: owner.user,
             owner_source: owner.source,
-            gpu_uuids,
+            gpu_uuids: gpus.uuids(),
+            gpus,
+            owner_conflict: owner.conflict,
             detected_at,
         });
         self.containers
             .insert(record.info.id.clone(), record.clone());
         self.last_scan = Some(now);
-        (transition, record)
+        (transition, record, new_conflict)
     }
 
     /// Forgets a removed container.
@@ -222,61 +239,29 @@ impl Inventory {
         }
     }
 
-    /// UUIDs for the device ids a container names: indexes and UUIDs through the snapshot,
-    /// `all` to every GPU; unknown ids are kept as written.
+    /// A container's GPU access resolved against the latest GPU snapshot.
     #[must_use]
-    pub fn resolve_gpus(&self, info: &ContainerInfo) -> Vec<String> {
-        if !info.gpu.has_gpu {
-            return Vec::new();
-        }
-        let gpus = &self.gpus.gpus;
-        let mut uuids: Vec<String> = if info.gpu.all {
-            gpus.iter().map(|gpu| gpu.uuid.clone()).collect()
-        } else {
-            info.gpu
-                .devices
-                .iter()
-                .map(|device| {
-                    // `gpu_slot` may be `N` or `N.M` (MIG slot M of GPU N).
-                    let (gpu_part, mig_part) = device
-                        .split_once('.')
-                        .filter(|(a, _)| a.parse::<u32>().is_ok())
-                        .map_or((device.as_str(), None), |(a, b)| (a, Some(b)));
-                    let by_index = gpu_part
-                        .parse::<u32>()
-                        .ok()
-                        .and_then(|index| gpus.iter().find(|gpu| gpu.index == index));
-                    match (by_index, mig_part.and_then(|m| m.parse::<usize>().ok())) {
-                        (Some(gpu), Some(slot)) => gpu
-                            .mig_devices
-                            .get(slot)
-                            .map_or_else(|| gpu.uuid.clone(), |mig| mig.uuid.clone()),
-                        (Some(gpu), None) => gpu.uuid.clone(),
-                        _ => device.clone(),
-                    }
-                })
-                .collect()
-        };
-        uuids.sort();
-        uuids.dedup();
-        uuids
+    pub fn resolve_gpus(&self, info: &ContainerInfo) -> ResolvedGpus {
+        resolve(&info.gpu, &self.gpus)
     }
 
     /// Re-resolves every container's GPUs after the GPU snapshot changed.
     pub fn refresh_gpu_holders(&mut self) {
-        let resolved: Vec<(String, Vec<String>)> = self
+        let resolved: Vec<(String, ResolvedGpus)> = self
             .containers
             .values()
             .map(|record| (record.info.id.clone(), self.resolve_gpus(&record.info)))
-            .filter(|(id, uuids)| {
+            .filter(|(id, gpus)| {
                 self.containers
                     .get(id)
-                    .is_some_and(|record| record.gpu_uuids != *uuids)
+                    .is_some_and(|record| record.gpus != *gpus)
             })
             .collect();
-        for (id, uuids) in resolved {
+        for (id, gpus) in resolved {
             if let Some(record) = self.containers.get_mut(&id) {
-                Arc::make_mut(record).gpu_uuids = uuids;
+                let record = Arc::make_mut(record);
+                record.gpu_uuids = gpus.uuids();
+                record.gpus = gpus;
             }
         }
     }

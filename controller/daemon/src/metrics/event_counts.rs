@@ -46,7 +46,7 @@ impl Metrics {
                     })
                     .inc();
             }
-            EventType::DcgmCreated | EventType::DcgmRestarted => {
+            EventType::DcgmCreated | EventType::DcgmRestarted | EventType::DcgmReplaced => {
                 self.dcgm_restarts.get_or_create(&container()).inc();
             }
             EventType::DcgmCrashloop => {

@@ -4,7 +4,10 @@ use std::collections::BTreeMap;
 
 use bollard::models::ContainerInspectResponse;
 
-use crate::{ContainerInfo, ContainerState, GpuAccess, Mount};
+use crate::{
+    ContainerInfo, ContainerState, GpuAccess, Mount,
+    gpu_access::{GpuRecord, GpuRequest},
+};
 
 /// Docker's "never" timestamp.
 const ZERO_TIME_PREFIX: &str = "0001-01-01";
@@ -25,7 +28,7 @@ pub fn container_info(response: ContainerInspectResponse) -> Option<ContainerInf
     let host_config = response.host_config.unwrap_or_default();
     let state = response.state.unwrap_or_default();
     let labels: BTreeMap<String, String> = config.labels.unwrap_or_default().into_iter().collect();
-    // Read for NVIDIA_VISIBLE_DEVICES only; never kept (it may hold other people's secrets).
+    // Read for the GPU variables only; never kept (it may hold other people's secrets).
     let env = config.env.unwrap_or_default();
     let mounts = response
         .mounts
@@ -37,74 +40,35 @@ pub fn container_info(response: ContainerInspectResponse) -> Option<ContainerInf
             kind: mount.typ.map(|kind| kind.to_string()).unwrap_or_default(),
         })
         .collect();
-    let mut gpu = GpuAccess::default();
-    for request in host_config.device_requests.unwrap_or_default() {
-        let wants_gpu = request.driver.as_deref() == Some("nvidia")
-            || request
-                .capabilities
-                .iter()
-                .flatten()
-                .flatten()
-                .any(|capability| capability == "gpu");
-        if !wants_gpu {
-            continue;
-        }
-        note(&mut gpu, "device_request");
-        if request.count == Some(-1) {
-            gpu.all = true;
-        }
-        gpu.devices.extend(request.device_ids.unwrap_or_default());
-        if request.count.unwrap_or(0) > 0 && gpu.devices.is_empty() {
-            gpu.all = true; // `--gpus 2`: the runtime picks; treat as any GPU
-        }
-    }
-    if host_config.runtime.as_deref() == Some("nvidia") {
-        note(&mut gpu, "runtime");
-    }
-    let nvidia_devices = host_config
-        .devices
+    let requests = host_config
+        .device_requests
         .unwrap_or_default()
         .into_iter()
-        .filter_map(|device| device.path_on_host)
-        .filter(|path| path.starts_with("/dev/nvidia"));
-    for path in nvidia_devices {
-        note(&mut gpu, "devices");
-        if let Some(index) = path
-            .strip_prefix("/dev/nvidia")
-            .filter(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()))
-        {
-            gpu.devices.push(index.to_owned());
-        }
-    }
-    for key in ["ds01.gpu.uuid", "ds01.gpu.uuids", "ds01.gpu_slot"] {
-        if let Some(value) = labels.get(key).filter(|value| !value.is_empty()) {
-            note(&mut gpu, "label");
-            gpu.devices.extend(
-                value
-                    .split(',')
-                    .map(|part| part.trim().to_owned())
-                    .filter(|part| !part.is_empty()),
-            );
-        }
-    }
-    if let Some(visible) = env
-        .iter()
-        .find_map(|entry| entry.strip_prefix("NVIDIA_VISIBLE_DEVICES="))
-    {
-        match visible {
-            "" | "none" | "void" => {}
-            "all" => {
-                note(&mut gpu, "env");
-                gpu.all = true;
-            }
-            list => {
-                note(&mut gpu, "env");
-                gpu.devices.extend(list.split(',').map(str::to_owned));
-            }
-        }
-    }
-    gpu.devices.sort();
-    gpu.devices.dedup();
+        .filter(|request| {
+            request.driver.as_deref() == Some("nvidia")
+                || request
+                    .capabilities
+                    .iter()
+                    .flatten()
+                    .flatten()
+                    .any(|capability| capability == "gpu")
+        })
+        .map(|request| GpuRequest {
+            count: request.count.unwrap_or(0),
+            device_ids: request.device_ids.unwrap_or_default(),
+        })
+        .collect();
+    let devices = host_config.devices.unwrap_or_default();
+    let gpu = GpuAccess::from_record(&GpuRecord {
+        runtime: host_config.runtime.as_deref(),
+        requests,
+        env: &env,
+        device_paths: devices
+            .iter()
+            .filter_map(|device| device.path_on_host.as_deref())
+            .collect(),
+        labels: &labels,
+    });
     let status = state
         .status
         .map(|status| status.to_string())
@@ -134,11 +98,4 @@ pub fn container_info(response: ContainerInspectResponse) -> Option<ContainerInf
             .filter(|parent| !parent.is_empty()),
         id,
     })
-}
-
-fn note(gpu: &mut GpuAccess, via: &str) {
-    gpu.has_gpu = true;
-    if !gpu.via.iter().any(|existing| existing == via) {
-        gpu.via.push(via.to_owned());
-    }
 }

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use bollard::{
     models::{
-        ContainerCreateBody, DeviceRequest, HostConfig, PortBinding, RestartPolicy,
-        RestartPolicyNameEnum,
+        ContainerCreateBody, DeviceRequest, EndpointSettings, HostConfig, HostConfigLogConfig,
+        NetworkConnectRequest, NetworkingConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
     },
     query_parameters::{CreateContainerOptionsBuilder, CreateImageOptionsBuilder},
 };
@@ -54,6 +54,18 @@ pub struct NewContainer {
     pub binds: Vec<String>,
     /// Seconds Docker waits after SIGTERM on `docker stop`.
     pub stop_timeout: Option<i64>,
+    /// Networks to join, each with its aliases: the first at create (its network mode), the
+    /// others before the first start (Docker before API 1.44 takes one network at create).
+    pub networks: Vec<(String, Vec<String>)>,
+    /// json-file log rotation: (max-size in bytes, max-file).
+    pub log_rotation: Option<(u64, u32)>,
+}
+
+fn endpoint(aliases: &[String]) -> EndpointSettings {
+    EndpointSettings {
+        aliases: (!aliases.is_empty()).then(|| aliases.to_vec()),
+        ..EndpointSettings::default()
+    }
 }
 
 impl DockerClient {
@@ -95,7 +107,11 @@ impl DockerClient {
                 options: None,
             }]),
         };
+        let first_network = new.networks.first();
         let body = ContainerCreateBody {
+            networking_config: first_network.map(|(name, aliases)| NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(name.clone(), endpoint(aliases))])),
+            }),
             image: Some(new.image.clone()),
             entrypoint: new.entrypoint.clone(),
             cmd: new.command.clone(),
@@ -110,6 +126,16 @@ impl DockerClient {
                 nano_cpus: new.nano_cpus,
                 device_requests,
                 binds: Some(new.binds.clone()),
+                network_mode: first_network.map(|(name, _)| name.clone()),
+                log_config: new
+                    .log_rotation
+                    .map(|(max_size, max_file)| HostConfigLogConfig {
+                        typ: Some("json-file".to_owned()),
+                        config: Some(HashMap::from([
+                            ("max-size".to_owned(), max_size.to_string()),
+                            ("max-file".to_owned(), max_file.to_string()),
+                        ])),
+                    }),
                 restart_policy: Some(RestartPolicy {
                     name: Some(RestartPolicyNameEnum::NO),
                     maximum_retry_count: None,
@@ -124,7 +150,55 @@ impl DockerClient {
             .create_container(Some(options), body)
             .await
             .map_err(super::request_error(format!("create {}", new.name)))?;
+        for (name, aliases) in new.networks.iter().skip(1) {
+            let request = NetworkConnectRequest {
+                container: created.id.clone(),
+                endpoint_config: Some(endpoint(aliases)),
+            };
+            let connected =
+                self.raw()?
+                    .connect_network(name, request)
+                    .await
+                    .map_err(super::request_error(format!(
+                        "connect {} to network {name}",
+                        new.name
+                    )));
+            if let Err(error) = connected {
+                // Half made is not made: nothing is left behind under the name.
+                // Never started: nothing runs that a forced removal could hurt.
+                let never_started = super::RemoveOptions {
+                    force: true,
+                    volumes: true,
+                };
+                let _ = self.remove(&created.id, never_started).await;
+                return Err(error);
+            }
+        }
         Ok(created.id)
+    }
+
+    /// Whether a network with this name (or id) exists.
+    ///
+    /// # Errors
+    /// When Docker fails for another reason than "no such network".
+    pub async fn network_exists(&self, name: &str) -> Result<bool, DockerError> {
+        match self
+            .raw()?
+            .inspect_network(
+                name,
+                None::<bollard::query_parameters::InspectNetworkOptions>,
+            )
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(false),
+            Err(source) => Err(DockerError::Request {
+                operation: format!("inspect network {name}"),
+                source,
+            }),
+        }
     }
 
     /// Starts a container (starting a running one is success).

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::ApiTime;
+use super::{ApiTime, GpuClaimView, GpuGrantView, GpuGrantWritten, OwnerConflictView};
 
 /// The list; a non-admin sees their own containers and a count of the others.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -36,9 +36,18 @@ pub struct ContainerSummary {
     pub status: String,
     /// Image as configured.
     pub image: String,
-    /// UUIDs of the GPUs (or MIG devices) it holds.
+    /// UUIDs of the GPUs (or MIG devices) the NVIDIA toolkit grants it (never label claims).
     pub gpus: Vec<String>,
-    /// Any GPU access at all.
+    /// The same GPUs, each with how it was granted.
+    #[serde(default)]
+    pub gpu_grants: Vec<GpuGrantView>,
+    /// GPUs its labels claim: shown, never counted as held.
+    #[serde(default)]
+    pub gpu_claims: Vec<GpuClaimView>,
+    /// Granted or claimed ids NVML does not report (counted nowhere).
+    #[serde(default)]
+    pub gpu_unresolved: Vec<String>,
+    /// The toolkit grants it at least one device.
     pub has_gpu: bool,
     /// Creation time.
     pub created_at: Option<ApiTime>,
@@ -69,6 +78,9 @@ pub struct ContainerDetail {
     pub mounts: Vec<MountView>,
     /// How it reaches GPUs.
     pub gpu_access: GpuAccessView,
+    /// An owner label the kernel's evidence contradicted (the evidence won).
+    #[serde(default)]
+    pub owner_conflict: Option<OwnerConflictView>,
     /// Host PID of its init process while running.
     pub pid: Option<u32>,
     /// Exit code of the last run.
@@ -92,17 +104,36 @@ pub struct MountView {
     pub kind: String,
 }
 
-/// How a container reaches GPUs (snake_case field names, as the inventory file writes them).
+/// How a container reaches GPUs (snake_case field names, as the inventory file writes them),
+/// before resolution against NVML.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GpuAccessView {
-    /// Any GPU access at all.
+    /// The toolkit grants it at least one device.
     pub has_gpu: bool,
-    /// All GPUs.
+    /// `all` is granted.
     pub all: bool,
-    /// Device ids as given.
+    /// Granted device ids as written, `all` aside.
     pub devices: Vec<String>,
-    /// What revealed it: `device_request`, `runtime`, `devices`, `label`, `env`.
+    /// How they were granted: `device_request`, `env`, `environ`, `devices` (distinct).
     pub via: Vec<String>,
+    /// Every granted device with how.
+    #[serde(default)]
+    pub granted: Vec<GpuGrantWritten>,
+    /// `CUDA_VISIBLE_DEVICES` as written, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cuda_visible: Option<Vec<String>>,
+    /// `HostConfig.Runtime`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
+    /// The NVIDIA hook runs for it (the `nvidia` runtime, or a GPU device request).
+    #[serde(default)]
+    pub hook: bool,
+    /// What dockerd appends as `NVIDIA_VISIBLE_DEVICES` for its `--gpus`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested: Option<String>,
+    /// Where the deciding environment was read: `inspect` or `environ` (PID 1).
+    #[serde(default)]
+    pub env_source: String,
 }
 
 /// One GPU process of a container.

@@ -6,6 +6,7 @@
 mod condition;
 mod containers;
 mod events;
+mod gpu_access;
 mod gpus;
 mod processes;
 mod status;
@@ -21,6 +22,7 @@ pub use events::{
     DEFAULT_EVENT_LIMIT, EventEnvelope, EventQuery, EventSummary, INCOMPLETE_HEADER,
     MAX_EVENT_LIMIT, OMITTED_HEADER,
 };
+pub use gpu_access::{GpuClaimView, GpuGrantView, GpuGrantWritten, OwnerConflictView};
 pub use gpus::{GpuList, GpuView, MigDeviceView, ProcessCounts};
 pub use processes::{ProcessList, ProcessView};
 pub use status::{

@@ -11,6 +11,30 @@ use crate::{ByteSize, Duration, GpuSelection, Volume, validate::Report};
 /// The image used when a spec names none: the version the lab validated against its driver.
 pub const DEFAULT_DCGM_IMAGE: &str = "nvcr.io/nvidia/k8s/dcgm-exporter:3.3.0-3.2.0-ubuntu22.04";
 
+/// The collectors file set in the environment unless `env` names another: the DCP set, which
+/// carries `DCGM_FI_PROF_GR_ENGINE_ACTIVE` (the MIG idle signal).
+pub const DEFAULT_COLLECTORS: (&str, &str) = (
+    "DCGM_EXPORTER_COLLECTORS",
+    "/etc/dcgm-exporter/dcp-metrics-included.csv",
+);
+
+/// The environment variable that moves dcgm-exporter's listen address (`[host]:port`).
+pub const LISTEN_ENV: &str = "DCGM_EXPORTER_LISTEN";
+
+/// The port dcgm-exporter listens on unless `DCGM_EXPORTER_LISTEN` says otherwise.
+pub const DEFAULT_LISTEN_PORT: u16 = 9400;
+
+/// A Docker network the exporter joins.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NetworkAttachment {
+    /// Name of an existing Docker network (e.g. the monitoring stack's `ds01-monitoring`).
+    pub name: String,
+    /// Names other containers on the network reach the exporter by (e.g. `dcgm-exporter`).
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
 /// When to pull the image.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum PullPolicy {
@@ -41,7 +65,8 @@ pub struct DcgmExporterSpec {
     pub env: BTreeMap<String, String>,
     /// Extra labels on the container (the controller's own labels always win).
     pub labels: BTreeMap<String, String>,
-    /// Port the exporter serves metrics on, published on `bindAddress`.
+    /// Host port published on `bindAddress`, onto the port the exporter listens on (9400, or
+    /// the port of `env.DCGM_EXPORTER_LISTEN`); the health probe uses it.
     #[schemars(range(min = 1, max = 65535))]
     pub port: u16,
     /// Host address the port is published on.
@@ -64,6 +89,16 @@ pub struct DcgmExporterSpec {
     pub stop_timeout: Duration,
     /// With no GPU on the host, report `NoGpus` instead of running the exporter.
     pub require_gpus: bool,
+    /// Docker networks to join (the first at create, the rest before start); a change recreates.
+    pub networks: Vec<NetworkAttachment>,
+    /// Largest json-file log before Docker rotates it.
+    pub log_max_size: ByteSize,
+    /// Rotated json-file logs kept.
+    #[schemars(range(min = 1))]
+    pub log_max_files: u32,
+    /// Take over a same-named container the controller did not create: stop it (`stopTimeout`),
+    /// remove it, create ours. Without it such a container is a `NameConflict`.
+    pub replace_existing: bool,
 }
 
 impl Default for DcgmExporterSpec {
@@ -87,6 +122,10 @@ impl Default for DcgmExporterSpec {
             restart: RestartSpec::default(),
             stop_timeout: Duration::from_secs(30),
             require_gpus: true,
+            networks: Vec::new(),
+            log_max_size: ByteSize(10 << 20),
+            log_max_files: 5,
+            replace_existing: false,
         }
     }
 }
@@ -153,6 +192,28 @@ impl Default for RestartSpec {
 }
 
 impl DcgmExporterSpec {
+    /// The environment the container gets: the DCP collectors unless `env` names others,
+    /// then `env`.
+    #[must_use]
+    pub fn container_env(&self) -> BTreeMap<String, String> {
+        let mut env = BTreeMap::from([(
+            DEFAULT_COLLECTORS.0.to_owned(),
+            DEFAULT_COLLECTORS.1.to_owned(),
+        )]);
+        env.extend(self.env.clone());
+        env
+    }
+
+    /// The port the exporter listens on inside its container: the port of
+    /// `env.DCGM_EXPORTER_LISTEN` (`[host]:port`), else 9400.
+    #[must_use]
+    pub fn listen_port(&self) -> u16 {
+        self.env
+            .get(LISTEN_ENV)
+            .and_then(|listen| listen_port(listen))
+            .unwrap_or(DEFAULT_LISTEN_PORT)
+    }
+
     /// Semantic rules that the types alone cannot express.
     pub fn validate(&self, report: &mut Report) {
         if !is_container_name(&self.container_name) {
@@ -222,7 +283,57 @@ impl DcgmExporterSpec {
             report.error("spec.restart.maxRestarts", "must be at least 1");
         }
         report.positive("spec.stopTimeout", self.stop_timeout);
+        if let Some(listen) = self.env.get(LISTEN_ENV)
+            && listen_port(listen).is_none()
+        {
+            report.error(
+                format!("spec.env.{LISTEN_ENV}"),
+                format!(
+                    "`{listen}` is not `[host]:port` with a port from 1 to 65535, e.g. `:9400`"
+                ),
+            );
+        }
+        self.validate_networks(report);
+        if self.log_max_size.bytes() < 1 << 10 {
+            report.error("spec.logMaxSize", "must be at least 1KiB");
+        }
+        if self.log_max_files == 0 {
+            report.error("spec.logMaxFiles", "must be at least 1");
+        }
     }
+
+    fn validate_networks(&self, report: &mut Report) {
+        for (index, network) in self.networks.iter().enumerate() {
+            if !is_container_name(&network.name) {
+                report.error(
+                    format!("spec.networks[{index}].name"),
+                    "must be a Docker network name: a letter or digit, then letters, digits, `_`, `.` and `-`",
+                );
+            } else if self.networks[..index]
+                .iter()
+                .any(|earlier| earlier.name == network.name)
+            {
+                report.error(
+                    format!("spec.networks[{index}].name"),
+                    format!("network `{}` is listed twice", network.name),
+                );
+            }
+            for (alias_index, alias) in network.aliases.iter().enumerate() {
+                if !is_container_name(alias) {
+                    report.error(
+                        format!("spec.networks[{index}].aliases[{alias_index}]"),
+                        "must be a host name: a letter or digit, then letters, digits, `_`, `.` and `-`",
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The port of a `[host]:port` listen address.
+fn listen_port(listen: &str) -> Option<u16> {
+    let (_, port) = listen.trim().rsplit_once(':')?;
+    port.parse::<u16>().ok().filter(|port| *port > 0)
 }
 
 /// Docker's container-name rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.

@@ -146,7 +146,7 @@ pub async fn dcgm_restart(kills: usize) {
         .expect("port");
     let name = scope.name("dcgm");
     let spec = format!(
-        "apiVersion: ds01.io/v1alpha1\nkind: DcgmExporter\nmetadata: {{name: dcgm}}\nspec:\n  containerName: {name}\n  image: ds01/testbox:latest\n  pullPolicy: Never\n  command: [httpd, -f, -p, \"{port}\", -h, /www]\n  volumes: [\"{}:/www:ro\"]\n  port: {port}\n  gpus: none\n  requireGpus: false\n  capAdd: []\n  memoryLimit: 64MiB\n  labels: {{ds01.test: {}}}\n  stopTimeout: 2s\n  health: {{interval: 1s, timeout: 1s, startPeriod: 2s, requireAllGpus: false}}\n  restart: {{backoffInitial: 1s, backoffMax: 4s, resetAfter: 2s, maxRestarts: 100, window: 1m}}\n",
+        "apiVersion: ds01.io/v1alpha1\nkind: DcgmExporter\nmetadata: {{name: dcgm}}\nspec:\n  containerName: {name}\n  image: ds01/testbox:latest\n  pullPolicy: Never\n  command: [httpd, -f, -p, \"9400\", -h, /www]\n  volumes: [\"{}:/www:ro\"]\n  port: {port}\n  gpus: none\n  requireGpus: false\n  capAdd: []\n  memoryLimit: 64MiB\n  labels: {{ds01.test: {}}}\n  stopTimeout: 2s\n  health: {{interval: 1s, timeout: 1s, startPeriod: 2s, requireAllGpus: false}}\n  restart: {{backoffInitial: 1s, backoffMax: 4s, resetAfter: 2s, maxRestarts: 100, window: 1m}}\n",
         www.path().display(),
         scope.id
     );

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use ds01_host::docker::{NewContainer, NewGpus};
 use ds01_spec::{DcgmExporterSpec, GpuSelection};
 
-/// Label marking containers the controller created.
+/// Label on containers the controller created: information for people and for recognising an
+/// earlier version's exporter at upgrade, never how the controller knows its own (that is the
+/// id it remembers).
 pub const MANAGED_BY: (&str, &str) = ("ds01.managed_by", "ds01-controller");
 /// Label carrying the spec hash.
 pub const SPEC_HASH: &str = "ds01.spec-hash";
@@ -42,12 +44,13 @@ pub fn desired_container(spec: &DcgmExporterSpec) -> NewContainer {
         entrypoint: spec.command.clone(),
         command: spec.args.clone(),
         env: spec
-            .env
+            .container_env()
             .iter()
             .map(|(key, value)| format!("{key}={value}"))
             .collect(),
         labels,
-        publish: Some((spec.bind_address.to_string(), spec.port, spec.port)),
+        // The host port onto the port the exporter listens on (9400 unless moved).
+        publish: Some((spec.bind_address.to_string(), spec.port, spec.listen_port())),
         cap_add: spec.cap_add.clone(),
         memory_bytes: i64::try_from(spec.memory_limit.bytes()).ok(),
         nano_cpus: Some(nano_cpus),
@@ -58,6 +61,12 @@ pub fn desired_container(spec: &DcgmExporterSpec) -> NewContainer {
         },
         binds: spec.volumes.iter().map(ToString::to_string).collect(),
         stop_timeout: i64::try_from(spec.stop_timeout.std().as_secs()).ok(),
+        networks: spec
+            .networks
+            .iter()
+            .map(|network| (network.name.clone(), network.aliases.clone()))
+            .collect(),
+        log_rotation: Some((spec.log_max_size.bytes(), spec.log_max_files)),
     }
 }
 
@@ -83,10 +92,52 @@ mod tests {
         );
         assert_eq!(container.labels.get(SPEC_HASH), Some(&spec_hash(&changed)));
         assert_eq!(container.publish, Some(("127.0.0.1".into(), 9400, 9400)));
-        assert_eq!(container.env, ["A=1"]);
+        assert_eq!(
+            container.env,
+            [
+                "A=1",
+                "DCGM_EXPORTER_COLLECTORS=/etc/dcgm-exporter/dcp-metrics-included.csv"
+            ]
+        );
+        assert_eq!(container.log_rotation, Some((10 << 20, 5)));
         assert_eq!(
             (container.nano_cpus, container.memory_bytes),
             (Some(250_000_000), Some(512 << 20))
         );
+    }
+
+    #[test]
+    fn the_port_is_published_onto_the_listen_port_and_env_overrides_the_collectors() {
+        let mut spec = DcgmExporterSpec {
+            port: 19400,
+            networks: vec![ds01_spec::NetworkAttachment {
+                name: "ds01-monitoring".into(),
+                aliases: vec!["dcgm-exporter".into()],
+            }],
+            ..DcgmExporterSpec::default()
+        };
+        let container = desired_container(&spec);
+        assert_eq!(container.publish, Some(("127.0.0.1".into(), 19400, 9400)));
+        assert_eq!(
+            container.networks,
+            [(
+                "ds01-monitoring".to_owned(),
+                vec!["dcgm-exporter".to_owned()]
+            )]
+        );
+        spec.env
+            .insert("DCGM_EXPORTER_LISTEN".into(), "0.0.0.0:9500".into());
+        spec.env
+            .insert("DCGM_EXPORTER_COLLECTORS".into(), "/etc/custom.csv".into());
+        let moved = desired_container(&spec);
+        assert_eq!(moved.publish, Some(("127.0.0.1".into(), 19400, 9500)));
+        assert!(
+            moved
+                .env
+                .contains(&"DCGM_EXPORTER_COLLECTORS=/etc/custom.csv".to_owned()),
+            "{:?}",
+            moved.env
+        );
+        assert_eq!(moved.env.len(), 2);
     }
 }

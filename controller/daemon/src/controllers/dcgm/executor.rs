@@ -6,13 +6,14 @@ use std::{sync::Arc, time::Duration};
 
 use ds01_host::docker::{DockerClient, DockerError};
 use ds01_runtime::{Action, ReconcileError, Reconciler};
-use ds01_spec::{DcgmExporterSpec, Kind, PullPolicy, SpecBody};
+use ds01_spec::{DcgmExporterSpec, Kind, SpecBody};
 use serde_json::json;
 
 use super::{
-    desired::{MANAGED_BY, SPEC_HASH, desired_container, spec_hash},
+    act::{act, remember_outcome},
+    desired::{MANAGED_BY, SPEC_HASH, spec_hash},
     health,
-    plan::{Memory, Observed, ObservedContainer, Plan, Step, plan},
+    plan::{Memory, Observed, ObservedContainer, Plan, plan},
 };
 use crate::{
     controllers::status::StatusBoard, inventory::SharedInventory, recorder::Recorder,
@@ -96,29 +97,44 @@ impl Reconciler<String> for DcgmReconciler {
         let Some((SpecBody::DcgmExporter(spec), generation)) = stored else {
             context.board.remove(Kind::DcgmExporter, &name);
             let _ = context.state.remove(&name);
+            own_containers(&context.inventory).set(&name, None);
             return Ok(Action::await_change());
         };
         let client = crate::controllers::connected(&context.docker)
             .await
             .map_err(|error| ReconcileError::Transient(error.into()))?;
-        let observed = observe(context, &client, &spec)
+        let memory: Memory = context.state.get(&name).unwrap_or_default();
+        let observed = observe(context, &client, &spec, &memory)
             .await
             .map_err(|error| ReconcileError::Transient(error.into()))?;
-        let memory: Memory = context.state.get(&name).unwrap_or_default();
         let now = jiff::Timestamp::now();
         let mut decided = plan(&observed, &spec, &memory, now);
-        if let Some(step) = decided.step.clone()
-            && let Err(failure) = act(context, &client, &spec, &observed, &step).await
-        {
-            decided.ready = super::plan::Condition {
-                status: "False",
-                reason: failure.0,
-                message: failure.1.clone(),
-            };
-            decided.memory.last_failure = Some(failure.1);
-            decided.requeue_after = decided
-                .requeue_after
-                .max(spec.restart.backoff_initial.std());
+        if let Some(step) = decided.step.clone() {
+            let outcome = act(
+                context,
+                &client,
+                &spec,
+                &observed,
+                &step,
+                &mut decided.memory,
+            )
+            .await;
+            if let Some(details) = remember_outcome(&mut decided.memory, &step, &outcome) {
+                let mut details = details;
+                details["resource"] = json!(format!("dcgmexporter/{name}"));
+                details["container"] = json!(spec.container_name);
+                context.recorder.emit(EventType::DcgmFailed, None, details);
+            }
+            if let Err((reason, message)) = outcome {
+                decided.ready = super::plan::Condition {
+                    status: "False",
+                    reason,
+                    message,
+                };
+                decided.requeue_after = decided
+                    .requeue_after
+                    .max(spec.restart.backoff_initial.std());
+            }
         }
         for (kind, message) in &decided.events {
             context.recorder.emit(*kind, None, json!({ "resource": format!("dcgmexporter/{name}"), "container": spec.container_name, "message": message }));
@@ -126,6 +142,7 @@ impl Reconciler<String> for DcgmReconciler {
         if let Err(error) = context.state.set(&name, &decided.memory) {
             tracing::warn!(%error, "cannot persist the exporter's restart history");
         }
+        own_containers(&context.inventory).set(&name, decided.memory.container_id.as_deref());
         report(context, &name, generation, &observed, &decided);
         Ok(Action::requeue(
             decided.requeue_after.max(Duration::from_millis(200)),
@@ -133,16 +150,41 @@ impl Reconciler<String> for DcgmReconciler {
     }
 }
 
+fn own_containers(inventory: &SharedInventory) -> crate::controllers::own::OwnContainers {
+    inventory
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .own
+        .clone()
+}
+
+/// Makes the ids of the exporters remembered in the state file known as the controller's own,
+/// before any controller runs a pass.
+pub fn remember_own(context: &DcgmContext) {
+    let own = own_containers(&context.inventory);
+    for name in context.state.keys() {
+        if let Some(id) = context
+            .state
+            .get(&name)
+            .and_then(|memory| memory.container_id)
+        {
+            own.set(&name, Some(&id));
+        }
+    }
+}
+
 async fn observe(
     context: &DcgmContext,
     client: &DockerClient,
     spec: &DcgmExporterSpec,
+    memory: &Memory,
 ) -> Result<Observed, DockerError> {
     let container = client
         .inspect(&spec.container_name)
         .await?
         .map(|info| ObservedContainer {
-            ours: info.label(MANAGED_BY.0) == Some(MANAGED_BY.1),
+            labelled_ours: info.label(MANAGED_BY.0) == Some(MANAGED_BY.1)
+                && info.label(SPEC_HASH).is_some(),
             spec_hash: info.label(SPEC_HASH).map(str::to_owned),
             state: info.state,
             started_at: info.started_at,
@@ -163,9 +205,16 @@ async fn observe(
                 .collect::<Vec<_>>()
         })
     };
+    let mut missing_networks = Vec::new();
+    for network in &spec.networks {
+        if !client.network_exists(&network.name).await? {
+            missing_networks.push(network.name.clone());
+        }
+    }
     let probe = match &container {
         Some(container)
-            if container.state == ds01_host::ContainerState::Running && container.ours =>
+            if container.state == ds01_host::ContainerState::Running
+                && memory.container_id.as_deref() == Some(container.id.as_str()) =>
         {
             let required = if spec.health.require_all_gpus {
                 gpus.clone().unwrap_or_default()
@@ -192,117 +241,7 @@ async fn observe(
         probe,
         maintenance_busy: context.maintenance.try_lock().is_err(),
         desired_hash: spec_hash(spec),
-    })
-}
-
-/// Performs a step; `Err((reason, message))` for the Ready condition.
-async fn act(
-    context: &DcgmContext,
-    client: &DockerClient,
-    spec: &DcgmExporterSpec,
-    observed: &Observed,
-    step: &Step,
-) -> Result<(), (&'static str, String)> {
-    if context.dry_run {
-        // Record the decision (the recorder marks it `dry_run: true`) and change nothing.
-        let (kind, reason) = match step {
-            Step::Create => (EventType::DcgmCreated, "it is missing".to_owned()),
-            Step::Recreate => (EventType::DcgmCreated, "the spec changed".to_owned()),
-            Step::Start { reason } | Step::Restart { reason } => {
-                (EventType::DcgmRestarted, reason.clone())
-            }
-        };
-        context.recorder.emit(
-            kind,
-            None,
-            json!({ "container": spec.container_name, "reason": reason }),
-        );
-        return Ok(());
-    }
-    let Ok(_maintenance) = context.maintenance.try_lock() else {
-        return Err((
-            "GpuMaintenance",
-            "another GPU maintenance action started; retrying".to_owned(),
-        ));
-    };
-    let docker_failed = |error: DockerError| ("DockerError", ds01_runtime::error_chain(&error));
-    let existing = observed
-        .container
-        .as_ref()
-        .map(|container| container.id.clone());
-    match step {
-        Step::Create | Step::Recreate => {
-            ensure_image(client, spec).await?;
-            if let Some(id) = &existing {
-                client
-                    .stop(id, spec.stop_timeout.std())
-                    .await
-                    .map_err(docker_failed)?;
-                let stopped_first = ds01_host::docker::RemoveOptions {
-                    force: false,
-                    volumes: true,
-                };
-                match client.remove(id, stopped_first).await {
-                    Err(error) if !error.is_not_found() => return Err(docker_failed(error)),
-                    _ => {}
-                }
-            }
-            let id = client
-                .create(&desired_container(spec))
-                .await
-                .map_err(docker_failed)?;
-            client.start(&id).await.map_err(docker_failed)?;
-            let reason = if matches!(step, Step::Recreate) {
-                "the spec changed"
-            } else {
-                "it was missing"
-            };
-            context.recorder.emit(EventType::DcgmCreated, None, json!({ "container": spec.container_name, "container_id": id.get(..12).unwrap_or(&id), "reason": reason }));
-        }
-        Step::Start { reason } | Step::Restart { reason } => {
-            let Some(id) = existing else { return Ok(()) };
-            if matches!(step, Step::Restart { .. }) {
-                client
-                    .stop(&id, spec.stop_timeout.std())
-                    .await
-                    .map_err(docker_failed)?;
-            }
-            client.start(&id).await.map_err(docker_failed)?;
-            context.recorder.emit(EventType::DcgmRestarted, None, json!({ "container": spec.container_name, "container_id": id.get(..12).unwrap_or(&id), "reason": reason }));
-        }
-    }
-    Ok(())
-}
-
-async fn ensure_image(
-    client: &DockerClient,
-    spec: &DcgmExporterSpec,
-) -> Result<(), (&'static str, String)> {
-    let present = client
-        .image_present(&spec.image)
-        .await
-        .map_err(|error| ("DockerError", ds01_runtime::error_chain(&error)))?;
-    if present {
-        return Ok(());
-    }
-    if spec.pull_policy == PullPolicy::Never {
-        return Err((
-            "ImageUnavailable",
-            format!(
-                "image {} is not present and pullPolicy is Never",
-                spec.image
-            ),
-        ));
-    }
-    client.pull(&spec.image).await.map_err(|error| {
-        (
-            "ImageUnavailable",
-            format!(
-                "image {} is not present and cannot be pulled: {}",
-                spec.image,
-                ds01_runtime::error_chain(&error)
-            ),
-        )
+        missing_networks,
     })
 }
 

@@ -1,6 +1,8 @@
 //! DcgmExporter: "the DCGM exporter must run".
 
+pub mod act;
 pub mod desired;
 pub mod executor;
 pub mod health;
+pub mod inputs;
 pub mod plan;

@@ -9,71 +9,21 @@
 //! restart; MIG layout changed → restart. More than `maxRestarts` restarts within `window` is a
 //! crash loop: `Degraded` with reason `CrashLoop`, retries continue at `backoffMax`. Nothing is
 //! restarted while another GPU maintenance action holds the lock.
+//!
+//! The exporter is recognised by the container id the controller created (in its memory),
+//! never by a label. A same-named container it did not create is a `NameConflict`, or is
+//! replaced with `replaceExisting`; one that carries the controller's labels while no id is
+//! remembered was made by an earlier version (which knew its exporter by labels only) and is
+//! replaced once. A network the spec names that does not exist holds creation back with
+//! `NetworkMissing` (no restart is counted).
 
 use ds01_spec::EventType;
 use std::time::Duration;
 
-use ds01_host::ContainerState;
 use ds01_spec::DcgmExporterSpec;
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
 
-/// The exporter container as observed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ObservedContainer {
-    /// Container id.
-    pub id: String,
-    /// State.
-    pub state: ContainerState,
-    /// Its `ds01.spec-hash` label.
-    pub spec_hash: Option<String>,
-    /// Whether it carries `ds01.managed_by=ds01-controller` (else it is someone else's).
-    pub ours: bool,
-    /// Last start.
-    pub started_at: Option<Timestamp>,
-}
-
-/// Everything the planner looks at.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Observed {
-    /// The container with the spec's name, if any.
-    pub container: Option<ObservedContainer>,
-    /// GPU UUIDs NVML reports; `None` when there is no GPU backend.
-    pub gpus: Option<Vec<String>>,
-    /// A fingerprint of the MIG layout (empty without MIG).
-    pub mig_layout: String,
-    /// Result of the health probe just made (only while running).
-    pub probe: Option<Result<(), String>>,
-    /// Another GPU maintenance action (a reset) holds the lock.
-    pub maintenance_busy: bool,
-    /// The spec's hash.
-    pub desired_hash: String,
-}
-
-/// What the controller remembers between reconciles (persisted, so a restart of the
-/// controller neither forgets a crash loop nor restarts a healthy exporter).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Memory {
-    /// Times of recent restarts (pruned to the window).
-    pub restarts: Vec<Timestamp>,
-    /// Backoff step: 0 = the next restart is immediate.
-    pub attempt: u32,
-    /// No restart before this.
-    pub not_before: Option<Timestamp>,
-    /// Healthy since (cleared on any failure).
-    pub healthy_since: Option<Timestamp>,
-    /// Last time it was seen healthy.
-    pub last_healthy: Option<Timestamp>,
-    /// Failed probes in a row.
-    pub consecutive_failures: u32,
-    /// MIG layout when last started.
-    pub mig_layout: Option<String>,
-    /// Last failure and why.
-    pub last_failure: Option<String>,
-    /// `dcgm.unhealthy` was reported and `dcgm.recovered` not yet.
-    pub unhealthy_reported: bool,
-}
+pub use super::inputs::{Memory, Observed, ObservedContainer};
 
 /// The action to take now.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,6 +42,11 @@ pub enum Step {
     },
     /// Stop, remove and create it again (the spec changed).
     Recreate,
+    /// Stop and remove a same-named container the controller did not create, create ours.
+    Replace {
+        /// Why it is taken over.
+        reason: String,
+    },
 }
 
 /// A condition to report.
@@ -195,22 +150,53 @@ pub fn plan(observed: &Observed, spec: &DcgmExporterSpec, memory: &Memory, now: 
         return result;
     }
     let Some(container) = &observed.container else {
+        if let Some(held) = network_missing(&mut result, observed, spec) {
+            return held;
+        }
         return restart_or_wait(result, spec, now, Step::Create, "missing");
     };
-    if !container.ours {
+    let remembered = result.memory.container_id.as_deref();
+    if remembered != Some(container.id.as_str()) {
+        let reason = if remembered.is_none() && container.labelled_ours {
+            "it carries the controller's labels but no id is remembered for it (made by an earlier version)"
+        } else if spec.replace_existing {
+            "replaceExisting: a container the controller did not create had the name"
+        } else {
+            result.ready = condition(
+                "False",
+                "NameConflict",
+                format!(
+                    "a container named {name} ({id}) exists that the controller did not create; remove it (`docker stop -t {grace} {name} && docker rm {name}`) or set spec.replaceExisting: true to have it replaced",
+                    name = spec.container_name,
+                    id = container.id.get(..12).unwrap_or(&container.id),
+                    grace = spec.stop_timeout.std().as_secs(),
+                ),
+            );
+            return result;
+        };
+        if observed.maintenance_busy {
+            return maintenance_wait(result);
+        }
+        if let Some(held) = network_missing(&mut result, observed, spec) {
+            return held;
+        }
+        result.step = Some(Step::Replace {
+            reason: reason.to_owned(),
+        });
         result.ready = condition(
             "False",
-            "NameConflict",
-            format!(
-                "a container named {} exists that the controller did not create; remove or rename it",
-                spec.container_name
-            ),
+            "Replacing",
+            format!("replacing {}: {reason}", spec.container_name),
         );
+        result.requeue_after = Duration::from_secs(1);
         return result;
     }
     if container.spec_hash.as_deref() != Some(observed.desired_hash.as_str()) {
         if observed.maintenance_busy {
             return maintenance_wait(result);
+        }
+        if let Some(held) = network_missing(&mut result, observed, spec) {
+            return held;
         }
         result.step = Some(Step::Recreate);
         result.ready = condition(
@@ -327,6 +313,33 @@ pub fn plan(observed: &Observed, spec: &DcgmExporterSpec, memory: &Memory, now: 
     result
 }
 
+/// Holds a create back while a network the spec names is missing: a condition that says which
+/// and how to fix it, retried at `backoffInitial`, never counted as a restart.
+fn network_missing(
+    result: &mut Plan,
+    observed: &Observed,
+    spec: &DcgmExporterSpec,
+) -> Option<Plan> {
+    if observed.missing_networks.is_empty() {
+        return None;
+    }
+    let names = observed.missing_networks.join(", ");
+    result.ready = condition(
+        "False",
+        "NetworkMissing",
+        format!(
+            "Docker has no network {names}; create it (`docker network create {}`) or remove it from spec.networks",
+            observed.missing_networks.join(" && docker network create ")
+        ),
+    );
+    result.requeue_after = spec
+        .restart
+        .backoff_initial
+        .std()
+        .min(spec.health.interval.std());
+    Some(result.clone())
+}
+
 fn maintenance_wait(mut result: Plan) -> Plan {
     result.ready = condition(
         "False",
@@ -346,10 +359,16 @@ fn restart_or_wait(
     why: &str,
 ) -> Plan {
     if let Some(not_before) = result.memory.not_before.filter(|at| *at > now) {
+        let failed = result
+            .memory
+            .last_error
+            .as_deref()
+            .map(|error| format!("; the last attempt failed: {error}"))
+            .unwrap_or_default();
         result.ready = condition(
             "False",
             "BackOff",
-            format!("{why}; next attempt at {not_before:.0}"),
+            format!("{why}{failed}; next attempt at {not_before:.0}"),
         );
         result.requeue_after = until(now, not_before);
         return result;

@@ -1,5 +1,7 @@
 //! Planner cases with an explicit `now`.
 
+use ds01_host::ContainerState;
+
 use super::*;
 
 fn spec() -> DcgmExporterSpec {
@@ -15,7 +17,7 @@ fn container(state: ContainerState, started: i64) -> ObservedContainer {
         id: "c1".into(),
         state,
         spec_hash: Some("h1".into()),
-        ours: true,
+        labelled_ours: true,
         started_at: Some(at(started)),
     }
 }
@@ -28,6 +30,15 @@ fn observed(container: Option<ObservedContainer>) -> Observed {
         probe: None,
         maintenance_busy: false,
         desired_hash: "h1".into(),
+        missing_networks: Vec::new(),
+    }
+}
+
+/// The memory of a controller that created container `c1`.
+fn mine() -> Memory {
+    Memory {
+        container_id: Some("c1".into()),
+        ..Memory::default()
     }
 }
 
@@ -42,7 +53,7 @@ fn a_missing_exporter_is_created_without_counting_a_restart() {
 #[test]
 fn crashes_restart_at_once_then_with_doubling_backoff() {
     let spec = spec();
-    let mut memory = Memory::default();
+    let mut memory = mine();
     let mut starts = Vec::new();
     // The exporter dies right after every start; the controller looks every second.
     for second in 0..200 {
@@ -67,7 +78,7 @@ fn more_restarts_than_allowed_in_the_window_is_a_crash_loop_retried_at_backoff_m
     spec.restart.backoff_max = ds01_spec::Duration::from_secs(4);
     spec.restart.max_restarts = 2;
     spec.restart.window = ds01_spec::Duration::from_secs(60);
-    let mut memory = Memory::default();
+    let mut memory = mine();
     let mut starts = Vec::new();
     let mut crash_events = 0;
     let mut last = None;
@@ -107,7 +118,7 @@ fn health_resets_the_backoff_after_reset_after() {
         not_before: Some(at(100)),
         restarts: vec![at(0)],
         last_failure: Some("exited".into()),
-        ..Memory::default()
+        ..mine()
     };
     let mut probe = observed(Some(container(ContainerState::Running, 0)));
     probe.probe = Some(Ok(()));
@@ -123,7 +134,7 @@ fn unhealthy_probes_restart_after_the_threshold_but_not_during_the_start_period(
     let spec = spec();
     let mut failing = observed(Some(container(ContainerState::Running, 0)));
     failing.probe = Some(Err("GPU-1 missing from /metrics".into()));
-    let mut memory = Memory::default();
+    let mut memory = mine();
     // Within the 60s start period failures do not count.
     for second in [10, 25, 40] {
         let plan = plan(&failing, &spec, &memory, at(second));
@@ -168,18 +179,104 @@ fn a_changed_spec_recreates_and_someone_elses_container_is_left_alone() {
     let mut changed = observed(Some(container(ContainerState::Running, 0)));
     changed.desired_hash = "h2".into();
     assert_eq!(
-        plan(&changed, &spec(), &Memory::default(), at(100)).step,
+        plan(&changed, &spec(), &mine(), at(100)).step,
         Some(Step::Recreate)
     );
     let mut foreign = container(ContainerState::Exited, 0);
-    foreign.ours = false;
-    let plan = plan(
-        &observed(Some(foreign)),
-        &spec(),
-        &Memory::default(),
-        at(100),
-    );
+    foreign.id = "c9".into();
+    foreign.labelled_ours = false;
+    let plan = plan(&observed(Some(foreign)), &spec(), &mine(), at(100));
     assert_eq!((plan.step, plan.ready.reason), (None, "NameConflict"));
+}
+
+#[test]
+fn the_exporter_is_known_by_the_id_the_controller_created_never_by_its_labels() {
+    let labelled = observed(Some(container(ContainerState::Running, 0)));
+    // Labels copied onto someone else's container, while the controller remembers its own id.
+    let other_id = Memory {
+        container_id: Some("c0".into()),
+        ..Memory::default()
+    };
+    let conflict = plan(&labelled, &spec(), &other_id, at(100));
+    assert_eq!(
+        (conflict.step, conflict.ready.reason),
+        (None, "NameConflict")
+    );
+    assert!(
+        conflict
+            .ready
+            .message
+            .contains("docker stop -t 30 ds01-dcgm-exporter && docker rm ds01-dcgm-exporter"),
+        "{}",
+        conflict.ready.message
+    );
+    // With replaceExisting it is stopped, removed and replaced by ours.
+    let mut replace = spec();
+    replace.replace_existing = true;
+    let taken = plan(&labelled, &replace, &other_id, at(100));
+    assert!(
+        matches!(&taken.step, Some(Step::Replace { reason }) if reason.contains("replaceExisting")),
+        "{:?}",
+        taken.step
+    );
+    // Made by an earlier version (labels, no id remembered): replaced once, no setting needed.
+    let legacy = plan(&labelled, &spec(), &Memory::default(), at(100));
+    assert!(
+        matches!(&legacy.step, Some(Step::Replace { reason }) if reason.contains("earlier version")),
+        "{:?}",
+        legacy.step
+    );
+    // Without the labels and without replaceExisting: a conflict, never touched.
+    let mut bare = container(ContainerState::Running, 0);
+    bare.labelled_ours = false;
+    let left = plan(&observed(Some(bare)), &spec(), &Memory::default(), at(100));
+    assert_eq!((left.step, left.ready.reason), (None, "NameConflict"));
+    // The remembered id: ours, left alone while healthy.
+    let mut healthy = labelled.clone();
+    healthy.probe = Some(Ok(()));
+    assert_eq!(plan(&healthy, &spec(), &mine(), at(100)).step, None);
+}
+
+#[test]
+fn a_missing_network_holds_creation_back_without_counting_restarts() {
+    let mut missing = observed(None);
+    missing.missing_networks = vec!["ds01-monitoring".into()];
+    let mut memory = Memory::default();
+    for second in 0..600 {
+        let plan = plan(&missing, &spec(), &memory, at(second));
+        assert_eq!(plan.step, None);
+        assert_eq!(plan.ready.reason, "NetworkMissing");
+        assert!(
+            plan.ready
+                .message
+                .contains("docker network create ds01-monitoring")
+        );
+        assert_eq!(plan.degraded.reason, "AsExpected");
+        memory = plan.memory;
+    }
+    assert!(memory.restarts.is_empty());
+    missing.missing_networks.clear();
+    assert_eq!(
+        plan(&missing, &spec(), &memory, at(600)).step,
+        Some(Step::Create)
+    );
+}
+
+#[test]
+fn a_back_off_says_what_the_last_attempt_failed_with() {
+    let memory = Memory {
+        not_before: Some(at(50)),
+        last_failure: Some("missing".into()),
+        last_error: Some("docker create x failed: No command specified".into()),
+        ..Memory::default()
+    };
+    let waiting = plan(&observed(None), &spec(), &memory, at(10));
+    assert_eq!(waiting.ready.reason, "BackOff");
+    assert!(
+        waiting.ready.message.contains("No command specified"),
+        "{}",
+        waiting.ready.message
+    );
 }
 
 #[test]
@@ -203,7 +300,7 @@ fn no_gpus_with_require_gpus_means_no_container_churn() {
 fn a_mig_layout_change_restarts_but_never_during_gpu_maintenance() {
     let mut running = observed(Some(container(ContainerState::Running, 0)));
     running.probe = Some(Ok(()));
-    let settled = plan(&running, &spec(), &Memory::default(), at(100));
+    let settled = plan(&running, &spec(), &mine(), at(100));
     assert_eq!(settled.step, None);
     running.mig_layout = "GPU-1:1g.10gb,1g.10gb".into();
     running.maintenance_busy = true;

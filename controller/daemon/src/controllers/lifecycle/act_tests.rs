@@ -78,6 +78,8 @@ fn decision(info: ContainerInfo, steps: Vec<Step>) -> Decision {
             user: "alice".into(),
             owner_source: "label:ds01.user",
             gpu_uuids: Vec::new(),
+            gpus: crate::inventory::gpu_resolve::ResolvedGpus::default(),
+            owner_conflict: None,
             detected_at: jiff::Timestamp::from_second(1_800_000_000).expect("time"),
         }),
         limits: ds01_spec::resolve::ResolvedLimits::default(),

@@ -54,14 +54,15 @@ fn parent_of<'a>(
     })
 }
 
-/// The containers the controller created itself.
+/// The containers the controller created itself: by the ids it remembers creating, never by
+/// a label (labhost: `controllers/own.rs`).
 #[must_use]
 pub fn own(inventory: &Inventory) -> HashSet<String> {
     inventory
         .containers
-        .values()
-        .filter(|record| record.info.label("ds01.managed_by") == Some("ds01-controller"))
-        .map(|record| record.info.id.clone())
+        .keys()
+        .filter(|id| inventory.own.contains(id))
+        .cloned()
         .collect()
 }
 

@@ -31,9 +31,12 @@ fn record(id: &str, user: &str, started: f64) -> Arc<ContainerRecord> {
             mounts: Vec::new(),
             gpu: GpuAccess {
                 has_gpu: true,
-                all: false,
-                devices: vec!["GPU-0".into()],
-                via: vec!["device_request".into()],
+                granted: vec![ds01_host::gpu_access::GpuGrant {
+                    device: "GPU-0".into(),
+                    via: ds01_host::GpuVia::DeviceRequest,
+                }],
+                hook: true,
+                ..GpuAccess::default()
             },
             cgroup_parent: None,
         },
@@ -41,6 +44,8 @@ fn record(id: &str, user: &str, started: f64) -> Arc<ContainerRecord> {
         user: user.to_owned(),
         owner_source: "label:ds01.user",
         gpu_uuids: vec!["GPU-0".into()],
+        gpus: crate::inventory::gpu_resolve::ResolvedGpus::default(),
+        owner_conflict: None,
         detected_at: at(started),
     })
 }

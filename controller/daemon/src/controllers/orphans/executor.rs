@@ -254,17 +254,24 @@ fn holders(
         .values()
         .filter(|record| record.info.state.is_live())
         .filter(|record| {
+            // labhost: label claims count here too (DESIGN §2.2): a claim may hold a reset back,
+            // never cause one.
+            let claimed = record
+                .gpus
+                .claims
+                .iter()
+                .filter_map(|claim| claim.uuid.as_ref());
             let held = record
                 .gpu_uuids
                 .iter()
+                .chain(claimed)
                 .any(|held| devices.contains(&held.as_str()));
-            let unresolved = record.info.gpu.has_gpu
-                && (record.gpu_uuids.is_empty()
-                    || record.gpu_uuids.iter().any(|held| {
-                        !known.contains(held.as_str())
-                            && !held.starts_with("GPU-")
-                            && !held.starts_with("MIG-")
-                    }));
+            let unresolved = (record.info.gpu.has_gpu && record.gpu_uuids.is_empty())
+                || record.gpus.unresolved.iter().any(|id| {
+                    !known.contains(id.as_str())
+                        && !id.starts_with("GPU-")
+                        && !id.starts_with("MIG-")
+                });
             held || unresolved
         })
         .map(|record| record.info.name.clone())
