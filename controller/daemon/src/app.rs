@@ -175,6 +175,7 @@ pub async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
         notify: Arc::new(move |kind, name| notified.trigger(kind, name)),
         lifecycle: controllers.lifecycle_views.clone(),
         lifecycle_preview: controllers.lifecycle_preview.clone(),
+        lifecycle_context: controllers.lifecycle_context.clone(),
         inventory: inventory.clone(),
         recorder: recorder.clone(),
         started: jiff::Timestamp::now(),

@@ -7,8 +7,10 @@ mod diff;
 mod events;
 mod get;
 mod import_legacy;
+mod notices;
 mod schema;
 mod status;
+mod stop;
 mod validate;
 mod wait;
 
@@ -37,6 +39,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Man => Ok(completion::man()),
         Command::ImportLegacy(args) => import_legacy::import_legacy(&args),
         Command::Wait(args) => block_on(wait::wait(&args, &cli.socket)),
+        Command::Stop(args) => block_on(stop::stop(&args, &cli.socket, cli.output)),
+        Command::Notices(args) => block_on(notices::notices(&args, &cli.socket, cli.output)),
     }
 }
 

@@ -8,9 +8,12 @@ mod events;
 mod filters;
 mod history;
 mod listener;
+mod lookup;
+mod notices;
 mod redact;
 mod routes;
 mod status;
+mod stop;
 mod views;
 
 use std::{path::Path, sync::Arc};

@@ -7,8 +7,10 @@ mod condition;
 mod containers;
 mod events;
 mod gpus;
+mod notices;
 mod processes;
 mod status;
+mod stop;
 mod time;
 
 pub use condition::{Condition, ConditionStatus};
@@ -22,10 +24,14 @@ pub use events::{
     MAX_EVENT_LIMIT, OMITTED_HEADER,
 };
 pub use gpus::{GpuList, GpuView, MigDeviceView, ProcessCounts};
+pub use notices::{
+    MAX_NOTICES_PER_USER, NoticeList, NoticeView, NoticesSeenRequest, NoticesSeenResponse,
+};
 pub use processes::{ProcessList, ProcessView};
 pub use status::{
     ControllerHealth, Counts, DockerHealthView, GpuBackendView, ResourceView, StatusView,
 };
+pub use stop::{MAX_STOP_REASON_CHARS, StopRequest, StopResponse};
 pub use time::ApiTime;
 
 use serde::{Deserialize, Serialize};
