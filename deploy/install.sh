@@ -63,6 +63,7 @@ for spec in specs/*.yaml; do
   put_config "$spec" "/etc/ds01/specs/$(basename "$spec")"
 done
 put_config deploy/logrotate/ds01-controller /etc/logrotate.d/ds01-controller
+put_config deploy/profile.d/ds01-notices.sh /etc/profile.d/ds01-notices.sh
 
 directory 0750 /var/lib/ds01
 directory 0750 /var/log/ds01

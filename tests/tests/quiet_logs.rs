@@ -164,9 +164,11 @@ async fn a_dry_run_controller_records_each_unchanged_decision_once_over_a_quiet_
     let decisions: Vec<Value> = after
         .iter()
         .filter(|event| {
-            event["event_type"]
-                .as_str()
-                .is_some_and(|kind| ["gpu.", "lifecycle.", "dcgm."].iter().any(|family| kind.starts_with(family)))
+            event["event_type"].as_str().is_some_and(|kind| {
+                ["gpu.", "lifecycle.", "dcgm."]
+                    .iter()
+                    .any(|family| kind.starts_with(family))
+            })
         })
         .cloned()
         .collect();
@@ -174,7 +176,10 @@ async fn a_dry_run_controller_records_each_unchanged_decision_once_over_a_quiet_
         .into_iter()
         .filter(|(_, count)| *count > 1)
         .collect();
-    assert!(repeated.is_empty(), "decisions recorded more than once: {repeated:#?}");
+    assert!(
+        repeated.is_empty(),
+        "decisions recorded more than once: {repeated:#?}"
+    );
     assert!(orphan.alive() && host.alive(), "dry run signalled");
     assert_eq!(scope.running(&idle).await, Some(true), "dry run stopped");
 }

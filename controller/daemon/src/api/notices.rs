@@ -78,7 +78,11 @@ pub async fn seen(
     let marked = tokio::task::spawn_blocking(move || store.mark_seen(&user, request.up_to))
         .await
         .map_err(|error| {
-            Failure::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", error.to_string())
+            Failure::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                error.to_string(),
+            )
         })?
         .map_err(|error| {
             Failure::new(

@@ -29,7 +29,9 @@ fn checked_reason(reason: &str) -> Result<&str, Failure> {
     let bad = |message: String| Failure::new(StatusCode::BAD_REQUEST, "bad_request", message);
     let reason = reason.trim();
     if reason.is_empty() {
-        return Err(bad("a reason is required (--reason TEXT): the owner reads it".to_owned()));
+        return Err(bad(
+            "a reason is required (--reason TEXT): the owner reads it".to_owned(),
+        ));
     }
     if reason.chars().count() > MAX_STOP_REASON_CHARS {
         return Err(bad(format!(

@@ -97,9 +97,7 @@ fn decision(info: ContainerInfo, steps: Vec<Step>) -> Decision {
     }
 }
 
-pub(super) fn events(
-    context: &LifecycleContext<Recording>,
-) -> Vec<(String, serde_json::Value)> {
+pub(super) fn events(context: &LifecycleContext<Recording>) -> Vec<(String, serde_json::Value)> {
     context
         .recorder
         .recent()

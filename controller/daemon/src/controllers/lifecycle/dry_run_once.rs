@@ -122,10 +122,7 @@ mod tests {
             trigger: crate::controllers::lifecycle::plan::WarnTrigger::Percent(50),
             deadline: at(10),
         };
-        let mut decided = plan(
-            vec![warning.clone(), Step::ReportExempt],
-            Memory::default(),
-        );
+        let mut decided = plan(vec![warning.clone(), Step::ReportExempt], Memory::default());
         record_once(&mut decided);
         assert_eq!(decided.steps, [warning, Step::ReportExempt]);
         let mut dry = plan(vec![stop(10)], Memory::default().for_mode(true));

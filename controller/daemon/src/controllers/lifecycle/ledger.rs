@@ -167,7 +167,10 @@ pub fn settle_manual<E>(context: &LifecycleContext<E>, keys: &[String]) {
         {
             match live {
                 Some(true) => {
-                    tracing::warn!(key, "a manual stop a previous controller issued did not take effect; not recorded");
+                    tracing::warn!(
+                        key,
+                        "a manual stop a previous controller issued did not take effect; not recorded"
+                    );
                 }
                 Some(false) => write(context, stop, "stopped"),
                 None => write(

@@ -20,7 +20,12 @@ use crate::{
     inventory::ContainerRecord,
 };
 
-fn add(context: &LifecycleContext<Recording>, id: &str, state: ContainerState, label: Option<(&str, &str)>) -> Arc<ContainerRecord> {
+fn add(
+    context: &LifecycleContext<Recording>,
+    id: &str,
+    state: ContainerState,
+    label: Option<(&str, &str)>,
+) -> Arc<ContainerRecord> {
     let mut info = info(id, state);
     if let Some((key, value)) = label {
         info.labels.insert(key.into(), value.into());
@@ -71,7 +76,9 @@ async fn a_manual_stop_uses_the_covering_policys_grace_and_records_the_admin_and
     let context = context(directory.path());
     apply(&context, POLICY).await;
     let record = add(&context, "c1", ContainerState::Running, None);
-    let accepted = stop(&context, record, request(false)).await.expect("accepted");
+    let accepted = stop(&context, record, request(false))
+        .await
+        .expect("accepted");
     assert_eq!(accepted.grace, Duration::from_secs(7).into());
     assert_eq!(
         accepted.grace_source,
@@ -112,7 +119,9 @@ async fn a_manual_stop_uses_the_covering_policys_grace_and_records_the_admin_and
     assert_eq!(kept[0].event_type, "lifecycle.manual_stop");
     assert!(
         kept[0].message.contains("was stopped")
-            && kept[0].message.contains("an administrator (root) stopped it: maintenance"),
+            && kept[0]
+                .message
+                .contains("an administrator (root) stopped it: maintenance"),
         "{}",
         kept[0].message
     );
@@ -125,7 +134,9 @@ async fn without_a_covering_policy_the_grace_is_the_built_in_60_s() {
     // Scope gpu: it does not cover a container without GPU access.
     apply(&context, &POLICY.replace("scope: all", "scope: gpu")).await;
     let record = add(&context, "c1", ContainerState::Running, None);
-    let accepted = stop(&context, record, request(false)).await.expect("accepted");
+    let accepted = stop(&context, record, request(false))
+        .await
+        .expect("accepted");
     assert_eq!(accepted.grace, Duration::from_secs(60).into());
     assert!(accepted.grace_source.contains("built-in default"));
     context.tasks.close();
@@ -138,8 +149,18 @@ async fn stopped_own_protected_and_in_progress_containers_are_refused_and_nothin
     let directory = tempfile::tempdir().expect("tempdir");
     let context = context(directory.path());
     let exited = add(&context, "c1", ContainerState::Exited, None);
-    let own = add(&context, "c2", ContainerState::Running, Some(("ds01.managed_by", "ds01-controller")));
-    let protected = add(&context, "c3", ContainerState::Running, Some(("ds01.protected", "true")));
+    let own = add(
+        &context,
+        "c2",
+        ContainerState::Running,
+        Some(("ds01.managed_by", "ds01-controller")),
+    );
+    let protected = add(
+        &context,
+        "c3",
+        ContainerState::Running,
+        Some(("ds01.protected", "true")),
+    );
     assert!(matches!(
         stop(&context, exited, request(true)).await,
         Err(ManualStopError::NotRunning { .. })
@@ -155,7 +176,11 @@ async fn stopped_own_protected_and_in_progress_containers_are_refused_and_nothin
     );
     assert!(context.engine.calls().is_empty());
     assert!(events(&context).is_empty());
-    assert!(stop(&context, protected.clone(), request(true)).await.is_ok());
+    assert!(
+        stop(&context, protected.clone(), request(true))
+            .await
+            .is_ok()
+    );
     assert!(matches!(
         stop(&context, protected, request(true)).await,
         Err(ManualStopError::InProgress(_))
@@ -167,7 +192,8 @@ async fn stopped_own_protected_and_in_progress_containers_are_refused_and_nothin
 }
 
 #[tokio::test]
-async fn a_manual_stop_a_killed_controller_left_is_written_when_the_container_stopped_and_dropped_when_not() {
+async fn a_manual_stop_a_killed_controller_left_is_written_when_the_container_stopped_and_dropped_when_not()
+ {
     let directory = tempfile::tempdir().expect("tempdir");
     let context = context(directory.path());
     add(&context, "c1", ContainerState::Exited, None);
@@ -181,16 +207,28 @@ async fn a_manual_stop_a_killed_controller_left_is_written_when_the_container_st
             }),
             ..Memory::default()
         };
-        context.state.set(&format!("@manual/{id}"), &left).expect("ledger");
+        context
+            .state
+            .set(&format!("@manual/{id}"), &left)
+            .expect("ledger");
     }
     settle_left_over(context.clone(), tokio_util::sync::CancellationToken::new()).await;
     let written = events(&context);
-    let ids: Vec<&serde_json::Value> = written.iter().map(|(_, details)| &details["container_id"]).collect();
+    let ids: Vec<&serde_json::Value> = written
+        .iter()
+        .map(|(_, details)| &details["container_id"])
+        .collect();
     assert_eq!(ids, [&json!("c1"), &json!("c3")], "{written:?}");
-    assert!(written.iter().all(|(event_type, details)| event_type == "lifecycle.manual_stop"
-        && details["recorded_after_restart"] == true));
+    assert!(written.iter().all(
+        |(event_type, details)| event_type == "lifecycle.manual_stop"
+            && details["recorded_after_restart"] == true
+    ));
     assert!(
-        context.state.keys().iter().all(|key| !key.starts_with(KEY_PREFIX)),
+        context
+            .state
+            .keys()
+            .iter()
+            .all(|key| !key.starts_with(KEY_PREFIX)),
         "{:?}",
         context.state.keys()
     );

@@ -88,7 +88,11 @@ fn an_idle_warning_says_what_when_why_and_what_to_do() {
     ] {
         assert!(text.contains(expected), "missing `{expected}`: {text}");
     }
-    let before = warning_text(LimitKind::Idle, WarnTrigger::Before(Duration::from_secs(300)), 1.0);
+    let before = warning_text(
+        LimitKind::Idle,
+        WarnTrigger::Before(Duration::from_secs(300)),
+        1.0,
+    );
     assert!(
         before.contains("because it will then have been idle for the idle limit of 1h"),
         "{before}"
@@ -115,9 +119,14 @@ fn a_runtime_warning_names_the_runtime_limit_and_never_the_keep_alive_file() {
         1.0,
     );
     assert!(text.contains("will be stopped at"), "{text}");
-    assert!(!text.contains("removed"), "runtime stops never remove: {text}");
     assert!(
-        text.contains("it will then have run for the runtime limit of 2h (maxRuntime from users.alice)"),
+        !text.contains("removed"),
+        "runtime stops never remove: {text}"
+    );
+    assert!(
+        text.contains(
+            "it will then have run for the runtime limit of 2h (maxRuntime from users.alice)"
+        ),
         "{text}"
     );
     assert!(text.contains("Save your work now") && text.contains("exemption"));
@@ -130,9 +139,12 @@ fn the_stop_notice_says_it_was_stopped_why_and_how_to_restart() {
     let why = stop_reason(LimitKind::Idle, &limits(), 1.0);
     let stopped_only = stopped(&record, &why, false, at(0));
     assert!(
-        stopped_only.contains(&format!("container thesis (0123456789ab) was stopped at {}", local(at(0))))
-            && stopped_only.contains("because it was idle for the idle limit of 1h (idleTimeout from groups.student)")
-            && stopped_only.contains("docker start thesis"),
+        stopped_only.contains(&format!(
+            "container thesis (0123456789ab) was stopped at {}",
+            local(at(0))
+        )) && stopped_only.contains(
+            "because it was idle for the idle limit of 1h (idleTimeout from groups.student)"
+        ) && stopped_only.contains("docker start thesis"),
         "{stopped_only}"
     );
     let removed = stopped(&record, &why, true, at(0));
@@ -140,7 +152,12 @@ fn the_stop_notice_says_it_was_stopped_why_and_how_to_restart() {
         removed.contains("was stopped and removed") && removed.contains("create it again"),
         "{removed}"
     );
-    let manual = stopped(&record, &manual_stop_reason("root", "maintenance"), false, at(0));
+    let manual = stopped(
+        &record,
+        &manual_stop_reason("root", "maintenance"),
+        false,
+        at(0),
+    );
     assert!(
         manual.contains("because an administrator (root) stopped it: maintenance"),
         "{manual}"

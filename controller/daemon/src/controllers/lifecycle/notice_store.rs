@@ -138,14 +138,11 @@ impl NoticeStore {
 
     /// The user whose newest notice is the oldest.
     fn least_recent_user(&self) -> Option<String> {
-        self.section
-            .keys()
-            .into_iter()
-            .min_by_key(|user| {
-                self.section
-                    .get(user)
-                    .and_then(|kept| kept.notices.last().map(|notice| notice.at))
-            })
+        self.section.keys().into_iter().min_by_key(|user| {
+            self.section
+                .get(user)
+                .and_then(|kept| kept.notices.last().map(|notice| notice.at))
+        })
     }
 
     /// `user`'s notices, oldest first: the unseen ones, or all kept with `all`.
@@ -237,7 +234,11 @@ mod tests {
         assert_eq!(unseen.len(), 1);
         assert_eq!(unseen[0].message, "third");
         assert_eq!(store.list("alice", true).len(), 3);
-        assert_eq!(store.list("bob", false).len(), 1, "another user's are apart");
+        assert_eq!(
+            store.list("bob", false).len(),
+            1,
+            "another user's are apart"
+        );
         assert_eq!(store.mark_seen("alice", shown[1].id).expect("again"), 0);
         // Kept across a restart (the state file).
         let reopened = self::store(directory.path());
