@@ -33,9 +33,8 @@ fn identity(step: &Step) -> Option<String> {
 pub(super) fn record_once(plan: &mut Plan) {
     let due: Vec<String> = plan.steps.iter().filter_map(identity).collect();
     let reported = std::mem::take(&mut plan.memory.dry_run_reported);
-    plan.steps.retain(|step| {
-        identity(step).is_none_or(|identity| !reported.iter().any(|seen| *seen == identity))
-    });
+    plan.steps
+        .retain(|step| identity(step).is_none_or(|identity| !reported.contains(&identity)));
     plan.memory.dry_run_reported = due;
 }
 
