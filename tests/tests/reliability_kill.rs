@@ -216,7 +216,22 @@ async fn twenty_sigkills_lose_no_timer_and_repeat_no_action() {
     );
     assert_eq!(time(&runtime_warnings[0], "deadline"), runtime_deadline);
     let alert_file = std::fs::read_to_string(alerts.path().join("ds01-alerts")).expect("alerts");
-    assert_eq!(alert_file.lines().count(), 2, "{alert_file}");
+    // Each warning and each "was stopped" notice once (a notice follows every stop).
+    let count = |prefix: &str| {
+        alert_file
+            .lines()
+            .filter(|line| line.starts_with(prefix))
+            .count()
+    };
+    assert_eq!(
+        (
+            count("[ds01] WARNING"),
+            count("[ds01] STOPPED"),
+            alert_file.lines().count()
+        ),
+        (2, 2, 4),
+        "{alert_file}"
+    );
 
     // The exporter was started once, then once per death: never twice for one death.
     assert_eq!(scope.running(&exporter).await, Some(true));

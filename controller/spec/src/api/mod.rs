@@ -119,7 +119,8 @@ pub struct ErrorBody {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {
     /// `invalid_specs`, `forbidden`, `bad_request`, `not_found`, `payload_too_large`, `internal`,
-    /// `timeout`, `too_many_connections`, `too_much_in_flight`, `busy`.
+    /// `timeout`, `too_many_connections`, `too_much_in_flight`, `busy`; for a stop:
+    /// `not_running`, `own_container`, `protected`, `in_progress`, `cannot_record`.
     pub code: String,
     /// What went wrong.
     pub message: String,

@@ -207,7 +207,7 @@ async fn observe_all<E: ContainerEngine>(
             // A stop in progress records its own event; only one a killed controller left
             // behind is settled here.
             if !dry_run && !stopping {
-                super::ledger::settle(context, &mut memory, record.info.state.is_live());
+                super::ledger::settle(context, &key, &mut memory, record.info.state.is_live());
             }
             containers.push(Observation {
                 record,
