@@ -412,3 +412,41 @@ async fn an_owner_who_was_away_sees_the_warning_and_the_stop_once_at_the_next_lo
     let (_, stdout, _) = daemon.ctl(&["notices"]);
     assert_eq!(stdout.trim(), "No new notices.");
 }
+
+#[tokio::test]
+async fn a_manual_stop_a_killed_controller_left_unrecorded_is_recorded_by_the_next_without_any_policy()
+ {
+    let scope = TestScope::new("notice-kill").await;
+    let user = format!("leftover{}", std::process::id());
+    let id = scope
+        .container(ContainerRequest::sleeper("stopped").label("ds01.user", &user))
+        .await;
+    scope.docker.kill_container(&id, None).await.expect("kill");
+    let directory = tempfile::tempdir().expect("tempdir");
+    let state = directory.path().join("state");
+    std::fs::create_dir_all(&state).expect("state dir");
+    // What a controller killed between issuing `ds01ctl stop` and writing its event leaves.
+    let left = serde_json::json!({ "containerLifecycle": { format!("@manual/{id}"): {
+        "idleWarned": [], "runtimeWarned": [], "exemptReported": false,
+        "unrecordedStop": {
+            "event": "lifecycle.manual_stop",
+            "user": user,
+            "details": { "container_id": &id[..12], "by": "root", "reason": "maintenance", "issued_at": "2026-01-01T00:00:00.010Z" },
+        },
+    }}});
+    std::fs::write(state.join("controller-state.json"), left.to_string()).expect("state");
+    let daemon = Daemon::start_in(directory, DaemonOptions::default());
+    let recorded = daemon.wait_for_event(WAIT, "the left-over manual stop", |event| {
+        event["event_type"] == "lifecycle.manual_stop"
+            && event["details"]["container_id"] == id[..12]
+    });
+    assert_eq!(recorded["details"]["recorded_after_restart"], true);
+    assert_eq!(recorded["details"]["reason"], "maintenance");
+    assert_eq!(recorded["user"], user.as_str());
+    let state_file = daemon.root().join("state/controller-state.json");
+    let settled = Instant::now();
+    while std::fs::read_to_string(&state_file).is_ok_and(|text| text.contains("@manual/")) {
+        assert!(settled.elapsed() < WAIT, "the left-over record was kept");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
