@@ -42,6 +42,9 @@ pub struct DaemonOptions {
     pub metrics_addr: Option<String>,
     /// `--state-dir` (default: `state` in the directory).
     pub state_dir: Option<PathBuf>,
+    /// The controller's open-file limit (soft and hard, set with `prlimit`), e.g. 1024, the
+    /// soft limit a service gets from systemd unless its unit raises it.
+    pub open_files_limit: Option<u64>,
 }
 
 impl Daemon {
@@ -87,7 +90,18 @@ impl Daemon {
             "--gpu-poll-interval".into(),
             "200ms".into(),
         ];
-        let mut command = Command::new(binary("ds01-controller"));
+        let mut command = match options.open_files_limit {
+            Some(limit) => {
+                // prlimit execs the controller: same pid, the limit already in place.
+                let mut command = Command::new("prlimit");
+                command
+                    .arg(format!("--nofile={limit}:{limit}"))
+                    .arg("--")
+                    .arg(binary("ds01-controller"));
+                command
+            }
+            None => Command::new(binary("ds01-controller")),
+        };
         if let Some(state) = &options.nvml_state {
             std::fs::write(root.join("nvml.yaml"), state).expect("write fake NVML state");
             arguments.extend([

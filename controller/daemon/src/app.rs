@@ -1,62 +1,223 @@
-//! Wiring: open the event log, connect Docker and NVML, start the watchers, controllers, API,
-//! metrics and watchdog, tell systemd when ready, then wait for SIGTERM/SIGINT and drain (a
-//! second signal exits at once). SIGHUP reopens the event log and re-applies `--specs`.
+//! The controller as one value, built once from the flags — instance locks, event log and
+//! recorder, state file, inventory baseline, GPUs, the Docker and GPU watchers, the spec store
+//! with `--specs` applied — then run as the daemon (`daemon.rs`) or for one pass (`once.rs`).
 
-use ds01_spec::EventType;
-use std::{process::ExitCode, sync::Arc, time::Duration};
+use std::{process::ExitCode, sync::Arc};
 
-use anyhow::Context;
 use ds01_host::{docker::DockerClient, event_log::EventLog};
+use ds01_spec::EventType;
 use serde_json::json;
-use tokio::{
-    signal::unix::{SignalKind, signal},
-    sync::broadcast,
-};
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    api::{self, AdminPolicy, ApiState},
     config::Flags,
-    controllers::{self, start::Shared, status::StatusBoard, triggers::route_changes},
+    controllers::{start::Shared, status::StatusBoard},
     health::Loops,
-    instance_lock,
+    instance_lock::{self, InstanceLock},
     inventory::{
-        SharedInventory, docker_watch::DockerWatch, file, gpu_watch::GpuWatch, observe::Observer,
-        writer,
+        SharedInventory,
+        docker_watch::DockerWatch,
+        file,
+        gpu_watch::GpuWatch,
+        observe::{Change, Observer},
     },
-    metrics::{self, Metrics, Sources},
-    once::once,
+    metrics::Metrics,
     recorder::Recorder,
     spec_store::SpecStore,
     startup::{apply_startup_specs, init_gpus, read_specs},
     state_file::{KeptAside, StateFile},
-    systemd,
 };
 
-/// Time the watchers get to stop after SIGTERM (the unit's TimeoutStopSec is above it).
-const DRAIN_DEADLINE: Duration = Duration::from_secs(20);
-/// READY is sent after the first observation, or after this long if Docker or NVML hang.
-const OBSERVATION_DEADLINE: Duration = Duration::from_secs(60);
 const EX_USAGE: u8 = 64;
 
-/// Runs the controller until a signal (or once, with `--once`).
+/// Why the controller could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Bad flags or configuration, found before anything was bound (exit 64).
+    #[error("{0}")]
+    Usage(String),
+    /// Something unexpected (exit 2).
+    #[error(transparent)]
+    Fatal(#[from] anyhow::Error),
+}
+
+/// Everything the controller is made of, before anything runs.
+pub struct App {
+    /// The flags.
+    pub flags: Flags,
+    /// One controller per state directory and socket; held until the process exits.
+    pub _instance: InstanceLock,
+    /// Events.
+    pub recorder: Arc<Recorder>,
+    /// Prometheus families.
+    pub metrics: Arc<Metrics>,
+    /// What the controllers remember.
+    pub state: Arc<StateFile>,
+    /// What the controllers report.
+    pub board: StatusBoard,
+    /// What is observed.
+    pub inventory: SharedInventory,
+    /// Applied specs.
+    pub store: Arc<tokio::sync::Mutex<SpecStore>>,
+    /// The Docker and GPU sources, until they are run.
+    pub watchers: Option<Watchers>,
+    /// The Docker engine's address, for messages.
+    pub docker_host: String,
+    /// The loops the watchdog watches.
+    pub loops: Loops,
+    /// Inventory changes for the inventory file.
+    pub changes_for_file: broadcast::Receiver<Change>,
+    /// Inventory changes for the controllers.
+    pub changes_for_controllers: broadcast::Receiver<Change>,
+    /// Cancelled once Docker was first observed (or found unreachable).
+    pub docker_observed: CancellationToken,
+    /// Cancelled once the GPUs were first polled (at once without NVML).
+    pub gpus_observed: CancellationToken,
+}
+
+/// The two sources of observations.
+pub struct Watchers {
+    /// Docker events and relists.
+    pub docker: DockerWatch,
+    /// NVML polls.
+    pub gpus: GpuWatch,
+}
+
+/// Builds the controller and runs it as the flags say.
 ///
 /// # Errors
 /// Unexpected failures of the runtime itself.
 pub async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
-    let startup_specs = match &flags.specs {
-        None => None,
-        Some(directory) => match read_specs(directory) {
-            Ok(sources) => Some(sources),
-            Err(problems) => {
-                for problem in problems {
-                    eprintln!("error: {problem}");
-                }
-                return Ok(ExitCode::from(EX_USAGE));
+    match App::build(flags) {
+        Err(StartError::Usage(message)) => {
+            eprintln!("error: {message}");
+            Ok(ExitCode::from(EX_USAGE))
+        }
+        Err(StartError::Fatal(error)) => Err(error),
+        Ok(app) if app.flags.once => crate::once::once(app).await,
+        Ok(app) => crate::daemon::run(app).await,
+    }
+}
+
+impl App {
+    /// Builds everything in order; nothing is bound or spawned yet.
+    ///
+    /// # Errors
+    /// [`StartError::Usage`] for bad `--specs`, `--docker-host` or an instance already running
+    /// on the same state directory or socket; [`StartError::Fatal`] otherwise.
+    pub fn build(flags: Flags) -> Result<App, StartError> {
+        let startup_specs = match &flags.specs {
+            None => None,
+            Some(directory) => Some(
+                read_specs(directory)
+                    .map_err(|problems| StartError::Usage(problems.join("\nerror: ")))?,
+            ),
+        };
+        let instance = instance_lock::acquire(&locks(&flags))
+            .map_err(|error| StartError::Usage(error.to_string()))?;
+        let client = DockerClient::connect(flags.docker_host.as_deref()).map_err(|error| {
+            StartError::Usage(format!("--docker-host: {:#}", anyhow::Error::from(error)))
+        })?;
+        let event_log = match EventLog::open(&flags.event_log) {
+            Ok(log) => Some(log),
+            Err(error) => {
+                tracing::warn!(error = %format!("{:#}", anyhow::Error::from(error)), "events will be kept in memory only");
+                None
             }
-        },
-    };
-    // One controller per state directory and socket, decided before anything is bound.
+        };
+        let metrics = Arc::new(Metrics::new());
+        let recorder =
+            Arc::new(Recorder::new(event_log, flags.dry_run).with_metrics(metrics.clone()));
+        let (state, kept_aside) = StateFile::open(&flags.state_dir).map_err(anyhow::Error::from)?;
+        let board = StatusBoard::default();
+        report_state_file(kept_aside.as_ref(), &recorder, &board);
+        let inventory: SharedInventory = Arc::default();
+        inventory
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .baseline = file::load_baseline(&flags.inventory_path());
+        let (changes, _) = broadcast::channel(4096);
+        // Subscribed before any watcher starts, so no early change (Docker unreachable at
+        // start-up, the first relist) is missed by the inventory file or the controllers.
+        let changes_for_file = changes.subscribe();
+        let changes_for_controllers = changes.subscribe();
+        let nvml = init_gpus(&flags, &inventory);
+        let loops = Loops::default();
+        let docker_observed = CancellationToken::new();
+        let gpus_observed = CancellationToken::new();
+        let observer = Arc::new(Observer {
+            inventory: inventory.clone(),
+            recorder: recorder.clone(),
+            proc_root: "/proc".into(),
+            changes: changes.clone(),
+        });
+        let docker_watch = DockerWatch {
+            client,
+            observer,
+            resync_interval: flags.resync_interval.std(),
+            loops: loops.clone(),
+            metrics: Some(metrics.clone()),
+            observed: docker_observed.clone(),
+        };
+        let gpu_watch = GpuWatch {
+            nvml,
+            inventory: inventory.clone(),
+            recorder: recorder.clone(),
+            proc_root: "/proc".into(),
+            interval: flags.gpu_poll_interval.std(),
+            changes,
+            observed: gpus_observed.clone(),
+        };
+        let mut store = SpecStore::open(&flags.state_dir).map_err(|error| {
+            anyhow::Error::from(error).context(format!(
+                "opening the spec store under {}",
+                flags.state_dir.display()
+            ))
+        })?;
+        if let Some(sources) = &startup_specs {
+            apply_startup_specs(&mut store, sources, &recorder);
+        }
+        Ok(App {
+            flags,
+            _instance: instance,
+            recorder,
+            metrics,
+            state: Arc::new(state),
+            board,
+            inventory,
+            store: Arc::new(tokio::sync::Mutex::new(store)),
+            docker_host: docker_watch.client.host().to_owned(),
+            watchers: Some(Watchers {
+                docker: docker_watch,
+                gpus: gpu_watch,
+            }),
+            loops,
+            changes_for_file,
+            changes_for_controllers,
+            docker_observed,
+            gpus_observed,
+        })
+    }
+
+    /// What every controller shares.
+    #[must_use]
+    pub fn shared(&self) -> Shared<'_> {
+        Shared {
+            flags: &self.flags,
+            store: &self.store,
+            inventory: &self.inventory,
+            recorder: &self.recorder,
+            board: &self.board,
+            loops: &self.loops,
+            metrics: &self.metrics,
+            state: &self.state,
+        }
+    }
+}
+
+/// The lock files this run takes: the state directory, and the socket unless `--once`.
+fn locks(flags: &Flags) -> Vec<(String, std::path::PathBuf)> {
     let mut locks = vec![(
         format!("--state-dir {}", flags.state_dir.display()),
         instance_lock::state_dir_lock(&flags.state_dir),
@@ -67,234 +228,7 @@ pub async fn run(flags: Flags) -> anyhow::Result<ExitCode> {
             instance_lock::socket_lock(&flags.socket),
         ));
     }
-    let _instance = match instance_lock::acquire(&locks) {
-        Ok(held) => held,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return Ok(ExitCode::from(EX_USAGE));
-        }
-    };
-    let client = match DockerClient::connect(flags.docker_host.as_deref()) {
-        Ok(client) => client,
-        Err(error) => {
-            eprintln!("error: --docker-host: {:#}", anyhow::Error::from(error));
-            return Ok(ExitCode::from(EX_USAGE));
-        }
-    };
-    let event_log = match EventLog::open(&flags.event_log) {
-        Ok(log) => Some(log),
-        Err(error) => {
-            tracing::warn!(error = %format!("{:#}", anyhow::Error::from(error)), "events will be kept in memory only");
-            None
-        }
-    };
-    let metrics = Arc::new(Metrics::new());
-    let recorder = Arc::new(Recorder::new(event_log, flags.dry_run).with_metrics(metrics.clone()));
-    let (state, kept_aside) = StateFile::open(&flags.state_dir)?;
-    let state = Arc::new(state);
-    let board = StatusBoard::default();
-    report_state_file(kept_aside.as_ref(), &recorder, &board);
-    let inventory: SharedInventory = Arc::default();
-    inventory
-        .write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .baseline = file::load_baseline(&flags.inventory_path());
-    let (changes, _) = broadcast::channel(4096);
-    // Subscribed before any watcher starts, so no early change (Docker unreachable at start-up,
-    // the first relist) is missed by the inventory file or the controllers.
-    let changes_for_file = changes.subscribe();
-    let changes_for_controllers = changes.subscribe();
-    let nvml = init_gpus(&flags, &inventory);
-    let loops = Loops::default();
-    let docker_observed = CancellationToken::new();
-    let gpus_observed = CancellationToken::new();
-    let observer = Arc::new(Observer {
-        inventory: inventory.clone(),
-        recorder: recorder.clone(),
-        proc_root: "/proc".into(),
-        changes: changes.clone(),
-    });
-    let docker_watch = DockerWatch {
-        client,
-        observer,
-        resync_interval: flags.resync_interval.std(),
-        loops: loops.clone(),
-        metrics: Some(metrics.clone()),
-        observed: docker_observed.clone(),
-    };
-    let gpu_watch = GpuWatch {
-        nvml,
-        inventory: inventory.clone(),
-        recorder: recorder.clone(),
-        proc_root: "/proc".into(),
-        interval: flags.gpu_poll_interval.std(),
-        changes: changes.clone(),
-        observed: gpus_observed.clone(),
-    };
-    let mut store = SpecStore::open(&flags.state_dir)
-        .with_context(|| format!("opening the spec store under {}", flags.state_dir.display()))?;
-    if let Some(sources) = &startup_specs {
-        apply_startup_specs(&mut store, sources, &recorder);
-    }
-    if flags.once {
-        return once(&flags, docker_watch, gpu_watch, store, &recorder, &state).await;
-    }
-    recorder.emit(
-        EventType::ControllerStarted,
-        None,
-        json!({ "version": env!("CARGO_PKG_VERSION"), "dry_run": flags.dry_run, "docker_host": docker_watch.client.host() }),
-    );
-    let shutdown = CancellationToken::new();
-    let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(docker_watch.run(shutdown.clone()));
-    tasks.spawn(gpu_watch.run(shutdown.clone()));
-    let store = Arc::new(tokio::sync::Mutex::new(store));
-    let shared = Shared {
-        flags: &flags,
-        store: &store,
-        inventory: &inventory,
-        recorder: &recorder,
-        board: &board,
-        loops: &loops,
-        metrics: &metrics,
-        state: &state,
-    };
-    let controllers = controllers::start::start(&shared, &shutdown, &mut tasks)?;
-    controllers.trigger_everything(&store).await;
-    tasks.spawn(route_changes(
-        changes_for_controllers,
-        store.clone(),
-        inventory.clone(),
-        controllers.clone(),
-        shutdown.clone(),
-    ));
-    let notified = controllers.clone();
-    let api_state = Arc::new(ApiState {
-        store: store.clone(),
-        board: board.clone(),
-        notify: Arc::new(move |kind, name| notified.trigger(kind, name)),
-        lifecycle: controllers.lifecycle_views.clone(),
-        lifecycle_preview: controllers.lifecycle_preview.clone(),
-        lifecycle_context: controllers.lifecycle_context.clone(),
-        inventory: inventory.clone(),
-        recorder: recorder.clone(),
-        started: jiff::Timestamp::now(),
-        admin: AdminPolicy {
-            group: flags.admin_group.clone(),
-        },
-        shutdown: shutdown.clone(),
-    });
-    let socket = flags.socket.clone();
-    let api_shutdown = shutdown.clone();
-    let api_failed = shutdown.clone();
-    let (api_bound_sender, api_bound) = tokio::sync::oneshot::channel();
-    tasks.spawn(async move {
-        if let Err(error) = api::serve(&socket, api_state, api_shutdown, api_bound_sender).await {
-            tracing::error!(socket = %socket.display(), %error, "control API failed; stopping");
-            api_failed.cancel();
-        }
-    });
-    let sources = Sources {
-        inventory: inventory.clone(),
-        store: store.clone(),
-        board,
-        loops: loops.clone(),
-    };
-    let metrics_address = flags.metrics_addr;
-    let metrics_shutdown = shutdown.clone();
-    tasks.spawn(async move {
-        if let Err(error) =
-            metrics::serve(metrics_address, metrics, sources, metrics_shutdown).await
-        {
-            tracing::error!(address = %metrics_address, %error, "metrics endpoint unavailable; the controller keeps running");
-        }
-    });
-    tasks.spawn(writer::write_on_change(
-        flags.inventory_path(),
-        inventory.clone(),
-        changes_for_file,
-        shutdown.clone(),
-    ));
-    tasks.spawn(systemd::watchdog(loops.clone(), shutdown.clone()));
-
-    let mut terminate =
-        signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    let mut hangup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
-    let observed = async {
-        let _ = api_bound.await;
-        docker_observed.cancelled().await;
-        gpus_observed.cancelled().await;
-    };
-    tokio::select! {
-        () = observed => {}
-        () = tokio::time::sleep(OBSERVATION_DEADLINE) => tracing::warn!("first observation incomplete; reporting ready anyway"),
-        () = shutdown.cancelled() => {}
-    }
-    systemd::ready(&ready_status(&inventory));
-    tracing::info!("ready");
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => break,
-            _ = terminate.recv() => break,
-            _ = interrupt.recv() => break,
-            _ = hangup.recv() => {
-                systemd::reloading();
-                reload(&flags, &store, &recorder, &controllers).await;
-                systemd::ready(&ready_status(&inventory));
-            }
-        }
-    }
-    tracing::info!("stopping: draining");
-    systemd::stopping();
-    recorder.emit(EventType::ControllerStopping, None, json!({}));
-    shutdown.cancel();
-    // Stops and deliveries under way finish (within the drain deadline): a stop's event and
-    // its owner's notice are not cut off.
-    let background = controllers.lifecycle_tasks.clone();
-    background.close();
-    let drained = async {
-        while tasks.join_next().await.is_some() {}
-        background.wait().await;
-    };
-    tokio::select! {
-        () = drained => {}
-        () = tokio::time::sleep(DRAIN_DEADLINE) => tracing::warn!("drain deadline passed; exiting"),
-        _ = terminate.recv() => tracing::warn!("second signal: exiting at once"),
-        _ = interrupt.recv() => tracing::warn!("second signal: exiting at once"),
-    }
-    writer::write_logged(&flags.inventory_path(), &inventory);
-    Ok(ExitCode::SUCCESS)
-}
-
-/// SIGHUP: reopen the event log (logrotate) and re-apply `--specs`.
-async fn reload(
-    flags: &Flags,
-    store: &tokio::sync::Mutex<SpecStore>,
-    recorder: &Recorder,
-    controllers: &controllers::start::Controllers,
-) {
-    tracing::info!("SIGHUP: reopening the event log and re-applying --specs");
-    recorder.reopen();
-    let Some(directory) = &flags.specs else {
-        return;
-    };
-    match read_specs(directory) {
-        Ok(sources) => {
-            apply_startup_specs(&mut *store.lock().await, &sources, recorder);
-            controllers.trigger_everything(store).await;
-        }
-        Err(problems) => {
-            for problem in &problems {
-                tracing::error!(%problem, "SIGHUP: --specs is invalid; the applied specs stay as they were");
-            }
-            recorder.emit(
-                EventType::SpecRejected,
-                None,
-                json!({ "source": "--specs", "errors": problems }),
-            );
-        }
-    }
+    locks
 }
 
 /// An unreadable state file kept aside: an event, and a controller condition until restart.
@@ -318,21 +252,4 @@ fn report_state_file(kept_aside: Option<&KeptAside>, recorder: &Recorder, board:
             kept.kept_as.display()
         ),
     );
-}
-
-/// The one-line STATUS systemd shows.
-fn ready_status(inventory: &SharedInventory) -> String {
-    let inventory = inventory
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    format!(
-        "watching {} containers; Docker {}; GPU backend {}",
-        inventory.containers.len(),
-        if inventory.docker.connected {
-            "connected"
-        } else {
-            "unreachable"
-        },
-        inventory.gpu.backend
-    )
 }

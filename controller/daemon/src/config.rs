@@ -55,6 +55,9 @@ pub struct Flags {
     /// Log format on stderr.
     #[arg(long, env = "DS01_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Print the manual page (roff) and exit (packaging).
+    #[arg(long, hide = true)]
+    pub man: bool,
 }
 
 /// Which GPU backend to use.
@@ -77,17 +80,25 @@ pub enum LogFormat {
     Json,
 }
 
+/// A flag clap accepted but the controller cannot use.
+#[derive(Debug, thiserror::Error)]
+pub enum FlagError {
+    /// A duration that must be above zero.
+    #[error("{0} must be above zero")]
+    Zero(&'static str),
+}
+
 impl Flags {
     /// Checks values clap cannot.
     ///
     /// # Errors
-    /// A message naming the flag.
-    pub fn check(&self) -> Result<(), String> {
+    /// The first flag that is out of range.
+    pub fn check(&self) -> Result<(), FlagError> {
         if self.gpu_poll_interval.is_zero() {
-            return Err("--gpu-poll-interval must be above zero".to_owned());
+            return Err(FlagError::Zero("--gpu-poll-interval"));
         }
         if self.resync_interval.is_zero() {
-            return Err("--resync-interval must be above zero".to_owned());
+            return Err(FlagError::Zero("--resync-interval"));
         }
         Ok(())
     }

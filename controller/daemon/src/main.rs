@@ -3,10 +3,13 @@
 mod api;
 mod app;
 mod config;
+mod connections;
 mod controllers;
+mod daemon;
 mod health;
 mod instance_lock;
 mod inventory;
+mod man_page;
 mod metrics;
 mod once;
 mod recorder;
@@ -34,6 +37,19 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    if flags.man {
+        return match man_page::render() {
+            Ok(page) => {
+                // A closed pipe (`| head`) is not worth reporting.
+                let _ = std::io::Write::write_all(&mut std::io::stdout(), page.as_bytes());
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("error: cannot render the manual page: {error}");
+                ExitCode::from(2)
+            }
+        };
+    }
     if let Err(message) = flags.check() {
         eprintln!("error: {message}");
         return ExitCode::from(EX_USAGE);

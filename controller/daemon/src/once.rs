@@ -1,25 +1,18 @@
-//! `--once`: observe everything one time, reconcile every applied resource once, write the
-//! inventory, print each resource's status as JSON, exit 0. With `--dry-run` nothing changes.
+//! `--once`: from a built [`App`], observe everything one time, start the same controllers as
+//! the daemon, reconcile every applied resource once, write the inventory, print each
+//! resource's status as JSON, exit 0. With `--dry-run` nothing changes.
 
-use std::{process::ExitCode, sync::Arc, time::Duration};
+use std::{process::ExitCode, time::Duration};
 
 use anyhow::Context;
+use ds01_spec::Kind;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    config::Flags,
-    controllers::{self, start::Shared, status::StatusBoard},
-    health::Loops,
-    inventory::{
-        SharedInventory,
-        docker_watch::DockerWatch,
-        gpu_watch::{self, GpuWatch},
-        writer,
-    },
-    metrics::Metrics,
-    recorder::Recorder,
-    spec_store::SpecStore,
+    app::App,
+    controllers::{self, status::StatusBoard},
+    inventory::{gpu_watch, writer},
 };
 
 /// The longest `--once` waits for the controllers' single pass.
@@ -29,15 +22,13 @@ const PASS_DEADLINE: Duration = Duration::from_secs(300);
 ///
 /// # Errors
 /// Unexpected failures of the runtime itself.
-pub async fn once(
-    flags: &Flags,
-    mut docker_watch: DockerWatch,
-    gpu_watch: GpuWatch,
-    store: SpecStore,
-    recorder: &Arc<Recorder>,
-    state: &Arc<crate::state_file::StateFile>,
-) -> anyhow::Result<ExitCode> {
-    let inventory = docker_watch.observer.inventory.clone();
+pub async fn once(mut app: App) -> anyhow::Result<ExitCode> {
+    let watchers = app
+        .watchers
+        .take()
+        .context("the watchers were already run")?;
+    let mut docker_watch = watchers.docker;
+    let gpu_watch = watchers.gpus;
     if let Some(nvml) = gpu_watch.nvml.clone() {
         let (snapshot, processes) = tokio::task::spawn_blocking(move || {
             let snapshot = nvml.snapshot();
@@ -53,7 +44,8 @@ pub async fn once(
         Err(error) => Err(error),
     };
     {
-        let mut state = inventory
+        let mut state = app
+            .inventory
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         state.docker.since = Some(jiff::Timestamp::now());
@@ -67,8 +59,8 @@ pub async fn once(
             }
         }
     }
-    let board = reconcile_once(flags, store, &inventory, recorder, state).await?;
-    writer::write_logged(&flags.inventory_path(), &inventory);
+    let board = reconcile_once(&app).await?;
+    writer::write_logged(&app.flags.inventory_path(), &app.inventory);
     let statuses: Vec<_> = board
         .all()
         .into_iter()
@@ -80,50 +72,30 @@ pub async fn once(
 
 /// Starts the controllers, asks each for one reconcile of every resource, waits for those,
 /// and stops them.
-async fn reconcile_once(
-    flags: &Flags,
-    store: SpecStore,
-    inventory: &SharedInventory,
-    recorder: &Arc<Recorder>,
-    state: &Arc<crate::state_file::StateFile>,
-) -> anyhow::Result<StatusBoard> {
-    let counts: Vec<(&'static str, u64)> = [
-        ("dcgm-exporter", ds01_spec::Kind::DcgmExporter),
-        ("gpu-orphans", ds01_spec::Kind::GpuOrphanPolicy),
-        (
-            "container-lifecycle",
-            ds01_spec::Kind::ContainerLifecyclePolicy,
-        ),
-    ]
-    .into_iter()
-    .map(|(name, kind)| {
-        let count = store
-            .all()
-            .filter(|stored| stored.resource.kind() == kind)
-            .count();
-        (name, u64::try_from(count).unwrap_or(u64::MAX))
-    })
-    .collect();
-    let store = Arc::new(tokio::sync::Mutex::new(store));
-    let board = StatusBoard::default();
-    let loops = Loops::default();
-    let metrics = Arc::new(Metrics::new());
-    let shared = Shared {
-        flags,
-        store: &store,
-        inventory,
-        recorder,
-        board: &board,
-        loops: &loops,
-        metrics: &metrics,
-        state,
+async fn reconcile_once(app: &App) -> anyhow::Result<StatusBoard> {
+    let counts: Vec<(&'static str, u64)> = {
+        let store = app.store.lock().await;
+        [
+            ("dcgm-exporter", Kind::DcgmExporter),
+            ("gpu-orphans", Kind::GpuOrphanPolicy),
+            ("container-lifecycle", Kind::ContainerLifecyclePolicy),
+        ]
+        .into_iter()
+        .map(|(name, kind)| {
+            let count = store
+                .all()
+                .filter(|stored| stored.resource.kind() == kind)
+                .count();
+            (name, u64::try_from(count).unwrap_or(u64::MAX))
+        })
+        .collect()
     };
     let shutdown = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
-    let controllers = controllers::start::start(&shared, &shutdown, &mut tasks)?;
-    controllers.trigger_everything(&store).await;
+    let controllers = controllers::start::start(&app.shared(), &shutdown, &mut tasks)?;
+    controllers.trigger_everything(&app.store).await;
     let all_done = || {
-        loops.all().iter().all(|(name, stats)| {
+        app.loops.all().iter().all(|(name, stats)| {
             let wanted = counts
                 .iter()
                 .find(|(kind, _)| kind == name)
@@ -141,5 +113,8 @@ async fn reconcile_once(
     }
     shutdown.cancel();
     while tasks.join_next().await.is_some() {}
-    Ok(board)
+    let background = controllers.lifecycle_tasks.clone();
+    background.close();
+    background.wait().await;
+    Ok(app.board.clone())
 }

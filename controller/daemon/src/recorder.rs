@@ -20,6 +20,11 @@ const RING_CAPACITY: usize = 10_000;
 /// Events kept for the log while it cannot be written.
 const PENDING_CAPACITY: usize = 10_000;
 
+/// The event log cannot be written; the message says why.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct FlushError(pub String);
+
 /// Where events go.
 #[derive(Debug)]
 pub struct Recorder {
@@ -138,7 +143,7 @@ impl Recorder {
     ///
     /// # Errors
     /// The log's write error.
-    pub fn flush(&self) -> Result<(), String> {
+    pub fn flush(&self) -> Result<(), FlushError> {
         let Some(log) = &self.log else {
             return Ok(());
         };
@@ -151,7 +156,7 @@ impl Recorder {
             if let Err(error) = log.append_line(line) {
                 let message = format!("{:#}", anyhow::Error::from(error));
                 *last_error = Some(message.clone());
-                return Err(message);
+                return Err(FlushError(message));
             }
             pending.pop_front();
         }

@@ -288,22 +288,37 @@ fn is_hidden(path: &Path) -> bool {
         .is_some_and(|name| name.to_string_lossy().starts_with('.'))
 }
 
-fn load_file(path: &Path) -> Result<StoredSpec, String> {
-    let text = std::fs::read_to_string(path).map_err(|error| error.to_string())?;
-    let form: FileForm = serde_json::from_str(&text).map_err(|error| error.to_string())?;
+/// Why a stored spec no longer loads.
+#[derive(Debug, thiserror::Error)]
+enum LoadError {
+    #[error("cannot read it: {0}")]
+    Read(#[from] std::io::Error),
+    #[error("not a stored spec: {0}")]
+    Form(#[from] serde_json::Error),
+    #[error("its document no longer parses: {0}")]
+    Document(String),
+    #[error("it holds no document")]
+    Empty,
+}
+
+fn load_file(path: &Path) -> Result<StoredSpec, LoadError> {
+    let text = std::fs::read_to_string(path)?;
+    let form: FileForm = serde_json::from_str(&text)?;
     let source = Source {
         name: path.display().to_string(),
         text: serde_json::to_string(&form.document).unwrap_or_default(),
     };
     let mut parsed = parse_sources(&[source]).map_err(|diagnostics| {
-        diagnostics
-            .0
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("; ")
+        LoadError::Document(
+            diagnostics
+                .0
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
     })?;
-    let item = parsed.pop().ok_or_else(|| "empty document".to_owned())?;
+    let item = parsed.pop().ok_or(LoadError::Empty)?;
     Ok(StoredSpec {
         resource: item.resource,
         written: item.written,

@@ -6,6 +6,8 @@ pub mod diagnostic;
 pub mod duration;
 pub mod events;
 pub mod kinds;
+pub mod limits_view;
+pub mod names;
 mod newtype;
 pub mod parse;
 pub mod quantity;
@@ -28,6 +30,7 @@ pub use kinds::{
     },
     limits::{GroupSpec, IdleThresholds, LimitsBlock, OnIdle, WarnAt, WarnBefore},
     orphan::{GpuOrphanPolicySpec, HostProcessAction, PolicyMode, ResetSpec, TerminateSpec},
+    resolution::{ContainerTypePrecedence, NameMatching, UserOverrides},
 };
 pub use parse::{ParsedResource, Source, parse_source, parse_sources};
 pub use quantity::{ByteSize, Percent};

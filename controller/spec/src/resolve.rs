@@ -3,8 +3,11 @@
 //!
 //! # Guarantees
 //! - Layers apply lowest to highest: built-in defaults → `defaults` → the user's group →
-//!   `containerTypes.<origin>` → `users.<user>`; each layer overrides only the fields it sets
-//!   (a user override layers on the group, it never replaces it).
+//!   `containerTypes.<origin>` → `users.<user>`; each layer overrides only the fields it sets.
+//!   With `containerTypePrecedence: aboveUsers` the last two swap places; with
+//!   `userOverrides: replaceGroup` a user who has a `users` block gets no group layer.
+//! - With `nameMatching: sanitized`, a member or `users` key also matches an owner whose
+//!   sanitised name it equals (exact names first); exemptions always match exactly.
 //! - Exemptions in force at `now` then lift what they name; expired ones are kept in the
 //!   result for display but change nothing.
 //! - An unknown owner gets no group and no user layer, and `containerTypes.unknown` applies
@@ -13,8 +16,9 @@
 use std::{collections::HashMap, fmt};
 
 use crate::{
-    ByteSize, ContainerLifecyclePolicySpec, Duration, ExemptFrom, Exemption, LimitsBlock, OnIdle,
-    Percent,
+    ByteSize, ContainerLifecyclePolicySpec, ContainerTypePrecedence, Duration, ExemptFrom,
+    Exemption, LimitsBlock, NameMatching, OnIdle, Percent, UserOverrides,
+    names::sanitize_user_name,
 };
 
 /// The owner name used when a container's owner cannot be determined.
@@ -158,9 +162,22 @@ pub struct Subject<'a> {
     pub origin: &'a str,
 }
 
+/// The names an owner is matched by, in order: the name itself, then (with
+/// `nameMatching: sanitized`) its sanitised form when that differs.
+fn candidate_names(policy: &ContainerLifecyclePolicySpec, user: &str) -> Vec<String> {
+    let mut names = vec![user.to_owned()];
+    if policy.name_matching == NameMatching::Sanitized {
+        let sanitized = sanitize_user_name(user);
+        if sanitized != user && !sanitized.is_empty() {
+            names.push(sanitized);
+        }
+    }
+    names
+}
+
 /// The group a user belongs to: the first group (in spec order) whose `members` or
-/// `membersFile` lists them, else `defaultGroup`. `file_members` holds each group's
-/// `membersFile` content, read by the caller.
+/// `membersFile` lists them (or, with `nameMatching: sanitized`, their sanitised name), else
+/// `defaultGroup`. `file_members` holds each group's `membersFile` content, read by the caller.
 #[must_use]
 pub fn group_of<'a>(
     policy: &'a ContainerLifecyclePolicySpec,
@@ -170,17 +187,32 @@ pub fn group_of<'a>(
     if user == UNKNOWN_OWNER {
         return None;
     }
+    let names = candidate_names(policy, user);
+    let listed = |members: &[String]| members.iter().any(|member| names.contains(member));
     policy
         .groups
         .iter()
         .find(|(name, group)| {
-            group.members.iter().any(|member| member == user)
+            listed(&group.members)
                 || file_members
                     .get(name.as_str())
-                    .is_some_and(|members| members.iter().any(|m| m == user))
+                    .is_some_and(|members| listed(members))
         })
         .map(|(name, _)| name.as_str())
         .or(policy.default_group.as_deref())
+}
+
+/// The `users` key that applies to `user`: their own name, else (with
+/// `nameMatching: sanitized`) their sanitised name.
+#[must_use]
+pub fn user_key<'a>(policy: &'a ContainerLifecyclePolicySpec, user: &str) -> Option<&'a str> {
+    if user == UNKNOWN_OWNER {
+        return None;
+    }
+    candidate_names(policy, user)
+        .iter()
+        .find_map(|name| policy.users.get_key_value(name.as_str()))
+        .map(|(key, _)| key.as_str())
 }
 
 /// Resolves the limits for `subject` at `now`.
@@ -193,7 +225,19 @@ pub fn resolve(
 ) -> ResolvedLimits {
     let mut resolved = ResolvedLimits::default();
     let known_owner = subject.user != UNKNOWN_OWNER;
-    resolved.group = group_of(policy, subject.user, file_members).map(str::to_owned);
+    let user_layer = user_key(policy, subject.user).and_then(|key| {
+        policy
+            .users
+            .get(key)
+            .map(|block| (block.clone(), LimitSource::User(key.to_owned())))
+    });
+    let group_replaced =
+        policy.user_overrides == UserOverrides::ReplaceGroup && user_layer.is_some();
+    resolved.group = if group_replaced {
+        None
+    } else {
+        group_of(policy, subject.user, file_members).map(str::to_owned)
+    };
     let mut layers: Vec<(LimitsBlock, LimitSource)> =
         vec![(policy.defaults.clone(), LimitSource::Defaults)];
     if let Some(group) = resolved
@@ -203,25 +247,28 @@ pub fn resolve(
     {
         layers.push((group.1.limits(), LimitSource::Group(group.0.clone())));
     }
-    if let Some(block) = policy.container_types.get(subject.origin) {
-        layers.push((
+    let type_layer = policy.container_types.get(subject.origin).map(|block| {
+        (
             block.clone(),
             LimitSource::ContainerType(subject.origin.to_owned()),
-        ));
-    }
-    if known_owner {
-        if let Some(block) = policy.users.get(subject.user) {
-            layers.push((block.clone(), LimitSource::User(subject.user.to_owned())));
+        )
+    });
+    match policy.container_type_precedence {
+        ContainerTypePrecedence::BelowUsers => {
+            layers.extend(type_layer.into_iter().chain(user_layer))
         }
-    } else if subject.origin != UNKNOWN_OWNER
+        ContainerTypePrecedence::AboveUsers => {
+            layers.extend(user_layer.into_iter().chain(type_layer))
+        }
+    }
+    if !known_owner
+        && subject.origin != UNKNOWN_OWNER
         && let Some(block) = policy.container_types.get(UNKNOWN_OWNER)
     {
-        {
-            layers.push((
-                block.clone(),
-                LimitSource::ContainerType(UNKNOWN_OWNER.to_owned()),
-            ));
-        }
+        layers.push((
+            block.clone(),
+            LimitSource::ContainerType(UNKNOWN_OWNER.to_owned()),
+        ));
     }
     for (block, source) in &layers {
         apply_layer(&mut resolved, block, source);
@@ -364,3 +411,7 @@ fn apply_exemptions(
 #[cfg(test)]
 #[path = "resolve_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "resolve_modes_tests.rs"]
+mod modes_tests;

@@ -82,3 +82,30 @@ fn shipped_specs_round_trip_through_their_serialised_form() {
         );
     }
 }
+
+#[test]
+fn shipped_destructive_policies_start_in_dry_run() {
+    let root = repository_root();
+    let parsed = parse_sources(&read_sources(&[root.join("specs")]).expect("specs/ is readable"))
+        .expect("valid");
+    let mut policies = 0;
+    for spec in parsed {
+        let mode = match &spec.resource.spec {
+            ds01_spec::SpecBody::GpuOrphanPolicy(policy) => policy.mode,
+            ds01_spec::SpecBody::ContainerLifecyclePolicy(policy) => policy.mode,
+            // Touches only the exporter container it owns; it has no mode.
+            ds01_spec::SpecBody::DcgmExporter(_) => continue,
+        };
+        policies += 1;
+        assert_eq!(
+            mode,
+            ds01_spec::PolicyMode::DryRun,
+            "{} is shipped in {mode:?}: a first start would act on users' processes",
+            spec.resource.metadata.name
+        );
+    }
+    assert_eq!(
+        policies, 2,
+        "specs/ has one GpuOrphanPolicy and one ContainerLifecyclePolicy"
+    );
+}

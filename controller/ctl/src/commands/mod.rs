@@ -7,6 +7,8 @@ mod diff;
 mod events;
 mod get;
 mod import_legacy;
+mod limits;
+mod man_page;
 mod notices;
 mod schema;
 mod status;
@@ -36,8 +38,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Get(args) => block_on(get::get(&args, &cli.socket, cli.output)),
         Command::Diff(args) => block_on(diff::diff(&args, &cli.socket)),
         Command::Describe(args) => block_on(describe::describe(&args, &cli.socket, cli.output)),
-        Command::Man => Ok(completion::man()),
+        Command::Man => Ok(man_page::man()),
         Command::ImportLegacy(args) => import_legacy::import_legacy(&args),
+        Command::Limits(args) => block_on(limits::limits(&args, &cli.socket, cli.output)),
         Command::Wait(args) => block_on(wait::wait(&args, &cli.socket)),
         Command::Stop(args) => block_on(stop::stop(&args, &cli.socket, cli.output)),
         Command::Notices(args) => block_on(notices::notices(&args, &cli.socket, cli.output)),

@@ -4,12 +4,7 @@
 //! open, a cap on the request-body memory a user's requests may hold, and a shutdown that lets
 //! in-flight requests finish.
 
-use std::{
-    collections::HashMap,
-    convert::Infallible,
-    sync::{Arc, Mutex, PoisonError},
-    time::Duration,
-};
+use std::{convert::Infallible, time::Duration};
 
 use axum::{
     Router,
@@ -17,15 +12,9 @@ use axum::{
     http::{Request, StatusCode},
     response::{IntoResponse, Response},
 };
-use hyper::{body::Incoming, server::conn::http1, service::service_fn};
-use hyper_util::{
-    rt::{TokioIo, TokioTimer},
-    server::graceful::GracefulShutdown,
-};
-use tokio::{
-    io::AsyncWriteExt,
-    net::{UnixListener, UnixStream},
-};
+use hyper::{body::Incoming, service::service_fn};
+use hyper_util::{rt::TokioIo, server::graceful::GracefulShutdown};
+use tokio::net::{UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use tracing::Instrument;
@@ -36,9 +25,8 @@ use super::{
     budget::{BodyBudget, MAX_BODY_BYTES_PER_USER},
     routes::Failure,
 };
+use crate::connections::{self, Slots};
 
-/// A client must send a request's headers within this time, or the connection is closed.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// A request (body included) must be answered within this time; streamed bodies
 /// (`events --follow`) are not limited once their headers are out.
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -46,44 +34,6 @@ pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 pub const MAX_CONNECTIONS_PER_USER: usize = 128;
 /// How long shutdown waits for open connections before dropping them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-/// Most bytes hyper buffers per connection for a request head.
-const MAX_HEAD_BYTES: usize = 64 * 1024;
-
-/// Open connections per uid (`None`: credentials unreadable).
-type OpenConnections = Arc<Mutex<HashMap<Option<u32>, usize>>>;
-
-/// One open connection counted against its user; released on drop.
-struct Slot {
-    open: OpenConnections,
-    uid: Option<u32>,
-}
-
-impl Slot {
-    fn take(open: &OpenConnections, uid: Option<u32>) -> Option<Slot> {
-        let mut counts = open.lock().unwrap_or_else(PoisonError::into_inner);
-        let count = counts.entry(uid).or_default();
-        if *count >= MAX_CONNECTIONS_PER_USER {
-            return None;
-        }
-        *count += 1;
-        Some(Slot {
-            open: open.clone(),
-            uid,
-        })
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut counts = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(count) = counts.get_mut(&self.uid) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                counts.remove(&self.uid);
-            }
-        }
-    }
-}
 
 fn credentials_of(stream: &UnixStream) -> Credentials {
     let credentials = stream.peer_cred().ok();
@@ -118,23 +68,10 @@ fn declared_body(request: &Request<Incoming>) -> usize {
 }
 
 /// Answers a connection over its user's cap with a JSON 503 and closes it.
-async fn refuse(mut stream: UnixStream) {
-    let body = serde_json::json!({"error": {
-        "code": "too_many_connections",
-        "message": format!(
-            "this user already holds {MAX_CONNECTIONS_PER_USER} connections to the controller"
-        ),
-    }})
-    .to_string();
-    let response = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = tokio::time::timeout(Duration::from_secs(1), async {
-        let _ = stream.write_all(response.as_bytes()).await;
-        let _ = stream.shutdown().await;
-    })
-    .await;
+async fn refuse(stream: UnixStream) {
+    let message =
+        format!("this user already holds {MAX_CONNECTIONS_PER_USER} connections to the controller");
+    connections::refuse(stream, "too_many_connections", &message).await;
 }
 
 /// The router's answer, or a JSON 503 when it takes longer than [`RESPONSE_TIMEOUT`] or the
@@ -195,7 +132,8 @@ pub async fn accept_loop(
     shutdown: CancellationToken,
 ) {
     let graceful = GracefulShutdown::new();
-    let open = OpenConnections::default();
+    // Per uid (`None`: credentials unreadable).
+    let slots = Slots::<Option<u32>>::new(MAX_CONNECTIONS_PER_USER);
     let budget = BodyBudget::default();
     loop {
         let stream = tokio::select! {
@@ -211,7 +149,7 @@ pub async fn accept_loop(
             },
         };
         let credentials = credentials_of(&stream);
-        let Some(slot) = Slot::take(&open, credentials.uid) else {
+        let Some(slot) = slots.take(credentials.uid) else {
             tracing::warn!(uid = ?credentials.uid, pid = ?credentials.pid, "control API connection refused: too many open");
             tokio::spawn(refuse(stream));
             continue;
@@ -231,11 +169,8 @@ pub async fn accept_loop(
                 let budget = budget.clone();
                 async move { Ok::<_, Infallible>(respond(router, peer, budget, request).await) }
             });
-            let connection = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
-                .max_buf_size(MAX_HEAD_BYTES)
-                .serve_connection(TokioIo::new(stream), service);
+            let connection =
+                connections::http1_builder().serve_connection(TokioIo::new(stream), service);
             if let Err(error) = watcher.watch(connection).await {
                 tracing::debug!(%error, "control API connection ended with an error");
             }

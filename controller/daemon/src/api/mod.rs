@@ -7,6 +7,7 @@ mod budget;
 mod events;
 mod filters;
 mod history;
+mod limits;
 mod listener;
 mod lookup;
 mod notices;

@@ -108,6 +108,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/notices/seen", post(super::notices::seen))
         .route("/v1/gpus", get(super::views::gpus))
         .route("/v1/processes", get(super::views::processes))
+        .route("/v1/limits", get(super::limits::limits))
         .fallback(|| async {
             Failure::new(
                 StatusCode::NOT_FOUND,

@@ -56,7 +56,9 @@ fn refused(error: &ManualStopError) -> Failure {
         ManualStopError::Own(_) => (StatusCode::CONFLICT, "own_container"),
         ManualStopError::Protected { .. } => (StatusCode::CONFLICT, "protected"),
         ManualStopError::InProgress(_) => (StatusCode::CONFLICT, "in_progress"),
-        ManualStopError::CannotRecord(_) => (StatusCode::SERVICE_UNAVAILABLE, "cannot_record"),
+        ManualStopError::EventLogUnwritable(_) | ManualStopError::StateFileUnwritable(_) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "cannot_record")
+        }
     };
     Failure::new(status, code, error.to_string())
 }

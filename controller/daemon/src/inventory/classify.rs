@@ -11,6 +11,15 @@
 use ds01_host::ContainerInfo;
 use ds01_spec::resolve::UNKNOWN_OWNER;
 
+/// The origins [`origin`] gives when no label names one.
+pub const BUILT_IN_ORIGINS: [&str; 5] = [
+    "devcontainer",
+    "compose",
+    "infrastructure",
+    "ds01-managed",
+    "docker",
+];
+
 /// The origin of a container (`containerTypes` key).
 #[must_use]
 pub fn origin(container: &ContainerInfo) -> String {
@@ -185,6 +194,13 @@ mod tests {
                 origin(&container(name, labels, &[])),
                 expected,
                 "{name} {labels:?}"
+            );
+            let named = labels
+                .iter()
+                .any(|(key, _)| ["ds01.interface", "ds01.container_type"].contains(key));
+            assert!(
+                named || BUILT_IN_ORIGINS.contains(&expected),
+                "{expected} is not in BUILT_IN_ORIGINS"
             );
         }
     }

@@ -3,93 +3,15 @@
 use std::{sync::Mutex, time::Duration};
 
 use ds01_runtime::{Finished, ReconcileObserver};
-use ds01_spec::EventType;
 use prometheus_client::{
-    encoding::EncodeLabelSet,
     metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
     registry::Registry,
 };
-use serde_json::Value;
 
-/// Labels: one controller.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ControllerLabel {
-    /// Controller name (`dcgm-exporter`, `gpu-orphans`, `container-lifecycle`, `inventory`).
-    pub controller: String,
-}
-
-/// Labels: a controller and how a reconcile ended.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ResultLabels {
-    /// Controller name.
-    pub controller: String,
-    /// `ok`, `error` or `timeout`.
-    pub result: String,
-}
-
-/// Labels: containers by origin, state and whether they hold a GPU.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ContainerLabels {
-    /// `containerTypes` key.
-    pub origin: String,
-    /// Docker state.
-    pub state: String,
-    /// `true` when it holds a GPU.
-    pub gpu: String,
-}
-
-/// Labels: one label named `kind`.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct KindLabel {
-    /// What is counted.
-    pub kind: String,
-}
-
-/// Labels: a result.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ResultLabel {
-    /// `ok`, `failed`, `skipped`.
-    pub result: String,
-}
-
-/// Labels: a lifecycle action.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ActionLabels {
-    /// `idle_stop`, `runtime_stop`, `idle_warning`, …
-    pub action: String,
-    /// `idle`, `runtime`, `removeAfterStop`, …
-    pub reason: String,
-}
-
-/// Labels: one exporter container.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ContainerLabel {
-    /// Container name.
-    pub container: String,
-}
-
-/// Labels: one resource.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ResourceLabels {
-    /// Spec kind.
-    pub kind: String,
-    /// Resource name.
-    pub name: String,
-}
-
-/// Labels: build facts.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct BuildLabels {
-    /// Crate version.
-    pub version: String,
-}
-
-/// Labels: an event type.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct EventLabel {
-    /// `event_type`.
-    pub event_type: String,
-}
+use super::labels::{
+    ActionLabels, BuildLabels, ContainerLabel, ContainerLabels, ControllerLabel, EventLabel,
+    KindLabel, ResourceLabels, ResultLabel, ResultLabels,
+};
 
 /// Every family, registered once.
 #[derive(Debug)]
@@ -127,6 +49,17 @@ pub const CONTROLLERS: [&str; 4] = [
     "dcgm-exporter",
     "gpu-orphans",
     "container-lifecycle",
+];
+
+/// Docker's container states (`ds01_containers{state}`).
+const CONTAINER_STATES: [&str; 7] = [
+    "created",
+    "running",
+    "paused",
+    "restarting",
+    "removing",
+    "exited",
+    "dead",
 ];
 
 /// Lifecycle (action, reason) pairs the controller can report.
@@ -341,80 +274,34 @@ impl Metrics {
                 reason: reason.to_owned(),
             });
         }
+        self.zero_containers();
     }
 
-    /// Counts one recorded event into the action families.
-    pub fn on_event(&self, event_type: EventType, details: &Value) {
-        self.events
-            .get_or_create(&EventLabel {
-                event_type: event_type.as_str().to_owned(),
-            })
-            .inc();
-        if details.get("dry_run") == Some(&Value::Bool(true)) {
-            return;
+    /// A zero for every built-in origin, Docker state and GPU flag, so `ds01_containers` is
+    /// there on a host without containers and each state's series exists before its first
+    /// container.
+    pub(super) fn zero_containers(&self) {
+        for origin in crate::inventory::classify::BUILT_IN_ORIGINS {
+            for state in CONTAINER_STATES {
+                for gpu in ["true", "false"] {
+                    let _ = self.containers.get_or_create(&ContainerLabels {
+                        origin: origin.to_owned(),
+                        state: state.to_owned(),
+                        gpu: gpu.to_owned(),
+                    });
+                }
+            }
         }
-        let text = |key: &str| details.get(key).and_then(Value::as_str).unwrap_or("");
-        let container = || ContainerLabel {
-            container: text("container").to_owned(),
+    }
+
+    /// Restart and crash-loop counters of an exporter start at 0 once its spec is known, so
+    /// `increase()` sees its first restart and first crash loop.
+    pub(super) fn zero_exporter(&self, container: &str) {
+        let label = ContainerLabel {
+            container: container.to_owned(),
         };
-        match event_type {
-            EventType::OrphanDetected => {
-                self.orphans_detected.inc();
-            }
-            EventType::OrphanTerminated | EventType::OrphanKilled => {
-                self.orphans_killed.inc();
-            }
-            EventType::OrphanUnkillable => {
-                self.orphans_unkillable.inc();
-            }
-            EventType::Reset | EventType::ResetFailed | EventType::ResetSkipped => {
-                let result = match event_type {
-                    EventType::Reset => "ok",
-                    EventType::ResetFailed => "failed",
-                    _ => "skipped",
-                };
-                self.resets
-                    .get_or_create(&ResultLabel {
-                        result: result.to_owned(),
-                    })
-                    .inc();
-            }
-            EventType::DcgmCreated | EventType::DcgmRestarted => {
-                self.dcgm_restarts.get_or_create(&container()).inc();
-            }
-            EventType::DcgmCrashloop => {
-                self.dcgm_crashloops.get_or_create(&container()).inc();
-            }
-            _ => {}
-        }
-        if let Some(action) = event_type.as_str().strip_prefix("lifecycle.") {
-            let reason = match text("reason") {
-                "" => action.split('_').next().unwrap_or(action),
-                reason => reason,
-            };
-            self.lifecycle_actions
-                .get_or_create(&ActionLabels {
-                    action: action.to_owned(),
-                    reason: reason.to_owned(),
-                })
-                .inc();
-        }
-        // A stop's event is written once its grace period is over: measure to `issued_at`.
-        if matches!(event_type, EventType::IdleStop | EventType::RuntimeStop) {
-            let time = |key: &str| {
-                details
-                    .get(key)
-                    .and_then(Value::as_str)
-                    .and_then(|text| text.parse::<jiff::Timestamp>().ok())
-            };
-            if let (Some(deadline), Some(issued)) = (time("deadline"), time("issued_at")) {
-                self.event_to_action
-                    .get_or_create(&ControllerLabel {
-                        controller: "container-lifecycle".to_owned(),
-                    })
-                    .observe(issued.duration_since(deadline).as_secs_f64().max(0.0));
-            }
-        }
+        let _ = self.dcgm_restarts.get_or_create(&label);
+        let _ = self.dcgm_crashloops.get_or_create(&label);
     }
 
     /// The OpenMetrics text of every family.

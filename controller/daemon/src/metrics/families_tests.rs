@@ -1,5 +1,6 @@
 //! What events and reconciles do to the families.
 
+use ds01_spec::EventType;
 use serde_json::json;
 
 use super::*;
@@ -97,4 +98,80 @@ fn reconciles_are_counted_by_result_with_their_duration() {
         text.contains("ds01_reconcile_duration_seconds_count{controller=\"gpu-orphans\"} 2"),
         "{text}"
     );
+}
+
+#[test]
+fn containers_by_state_and_exporter_counters_start_at_zero() {
+    let metrics = Metrics::new();
+    metrics.zero_exporter("ds01-dcgm-exporter");
+    let text = metrics.encode();
+    for expected in [
+        "ds01_containers{origin=\"docker\",state=\"running\",gpu=\"true\"} 0",
+        "ds01_containers{origin=\"devcontainer\",state=\"exited\",gpu=\"false\"} 0",
+        "ds01_dcgm_exporter_restarts_total{container=\"ds01-dcgm-exporter\"} 0",
+        "ds01_dcgm_exporter_crashloops_total{container=\"ds01-dcgm-exporter\"} 0",
+    ] {
+        assert!(
+            text.lines().any(|line| line == expected),
+            "{expected} not in\n{text}"
+        );
+    }
+    // The first crash loop is an increase from 0, not a series appearing at 1.
+    metrics.on_event(
+        EventType::DcgmCrashloop,
+        &json!({ "container": "ds01-dcgm-exporter" }),
+    );
+    assert!(
+        metrics.encode().lines().any(|line| line
+            == "ds01_dcgm_exporter_crashloops_total{container=\"ds01-dcgm-exporter\"} 1")
+    );
+}
+
+/// Runs `promtool check metrics` on `text`: `None` when promtool is not installed.
+fn promtool_check_metrics(text: &str) -> Option<(bool, String)> {
+    use std::{
+        io::Write,
+        process::{Command, Stdio},
+    };
+    let mut child = match Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(error) => panic!("promtool: {error}"),
+    };
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write");
+    let output = child.wait_with_output().expect("promtool");
+    Some((
+        output.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    ))
+}
+
+#[test]
+fn promtool_accepts_the_text_format_with_every_family() {
+    let metrics = Metrics::new();
+    metrics.zero_exporter("ds01-dcgm-exporter");
+    metrics.on_event(EventType::OrphanKilled, &json!({ "pid": 1 }));
+    metrics.finished("inventory", Duration::from_millis(2), Finished::Ok);
+    let text = super::super::exposition::prometheus_text(&metrics.encode());
+    match promtool_check_metrics(&text) {
+        None => eprintln!(
+            "SKIPPED: promtool is not installed (Debian package prometheus); the text format was not linted"
+        ),
+        Some((clean, said)) => assert!(clean, "promtool check metrics:\n{said}\n{text}"),
+    }
 }

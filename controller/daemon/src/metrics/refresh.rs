@@ -4,8 +4,9 @@ use std::sync::{Arc, PoisonError};
 
 use ds01_spec::{Kind, SpecBody};
 
-use super::families::{
-    ContainerLabel, ContainerLabels, ControllerLabel, KindLabel, Metrics, ResourceLabels,
+use super::{
+    families::Metrics,
+    labels::{ContainerLabel, ContainerLabels, ControllerLabel, KindLabel, ResourceLabels},
 };
 use crate::{
     controllers::status::StatusBoard,
@@ -65,6 +66,7 @@ impl Metrics {
             if let (Kind::DcgmExporter, SpecBody::DcgmExporter(spec)) =
                 (kind, &stored.resource.spec)
             {
+                self.zero_exporter(&spec.container_name);
                 let ready = status.is_some_and(|status| {
                     status.conditions.iter().any(|condition| {
                         condition.kind == "Ready"
@@ -94,6 +96,7 @@ impl Metrics {
             self.docker_event_lag.set(lag.max(0) as f64 / 1000.0);
         }
         self.containers.clear();
+        self.zero_containers();
         for record in inventory.containers.values() {
             self.containers
                 .get_or_create(&ContainerLabels {
@@ -106,7 +109,7 @@ impl Metrics {
         self.gpus
             .set(i64::try_from(inventory.gpus.gpus.len()).unwrap_or(i64::MAX));
         self.gpu_processes.clear();
-        for kind in ["container", "host", "ghost"] {
+        for kind in ["container", "foreign", "host", "ghost"] {
             let _ = self.gpu_processes.get_or_create(&KindLabel {
                 kind: kind.to_owned(),
             });

@@ -8,7 +8,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Duration, GroupSpec, LabelSelector, LimitsBlock, Percent, PolicyMode, validate::Report,
+    ContainerTypePrecedence, Duration, GroupSpec, LabelSelector, LimitsBlock, NameMatching,
+    Percent, PolicyMode, UserOverrides, validate::Report,
 };
 
 /// Which containers the policy looks at.
@@ -135,6 +136,12 @@ pub struct ContainerLifecyclePolicySpec {
     pub container_types: IndexMap<String, LimitsBlock>,
     /// Limits per user, highest precedence.
     pub users: IndexMap<String, LimitsBlock>,
+    /// `layer` (a user's block layers on their group) or `replaceGroup` (it replaces it).
+    pub user_overrides: UserOverrides,
+    /// `belowUsers` (users win over container types) or `aboveUsers`.
+    pub container_type_precedence: ContainerTypePrecedence,
+    /// `exact` or `sanitized` (also match the incumbent's sanitised user names).
+    pub name_matching: NameMatching,
     /// Time-bounded exemptions.
     pub exemptions: Vec<Exemption>,
     /// Containers with any of these labels are never touched.
@@ -160,6 +167,9 @@ impl Default for ContainerLifecyclePolicySpec {
             default_group: None,
             container_types: IndexMap::new(),
             users: IndexMap::new(),
+            user_overrides: UserOverrides::Layer,
+            container_type_precedence: ContainerTypePrecedence::BelowUsers,
+            name_matching: NameMatching::Exact,
             exemptions: Vec::new(),
             protected_labels: ["ds01.protected=true", "ds01.monitoring=true"]
                 .iter()

@@ -5,3 +5,4 @@ pub mod envelope;
 pub mod lifecycle;
 pub mod limits;
 pub mod orphan;
+pub mod resolution;

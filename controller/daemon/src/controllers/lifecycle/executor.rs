@@ -120,7 +120,7 @@ impl<E: ContainerEngine> Reconciler<String> for LifecycleReconciler<E> {
             // Something destructive is due: only if it can be remembered and reported.
             input.recordable = match remembered.and_then(|()| can_record(context)) {
                 Ok(()) => Recordable::Yes,
-                Err(why) => Recordable::No(why),
+                Err(why) => Recordable::No(why.to_string()),
             };
             pass = plan_pass(&input, now);
         }
@@ -203,16 +203,18 @@ async fn observe_all<E: ContainerEngine>(
             let stopping = context.stopping.contains(&record.info.id);
             let sample = sampler.sample(&record, gpu, settings, now);
             let key = format!("{name}/{}", record.info.id);
-            let mut memory: Memory = context.state.get(&key).unwrap_or_default();
+            let stored: Memory = context.state.get(&key).unwrap_or_default();
+            let mut memory = stored.clone();
             // A stop in progress records its own event; only one a killed controller left
             // behind is settled here.
             if !dry_run && !stopping {
-                super::ledger::settle(context, &key, &mut memory, record.info.state.is_live());
+                super::ledger::settle(context, &mut memory, record.info.state.is_live());
             }
             containers.push(Observation {
                 record,
                 sample,
                 memory,
+                stored,
                 stopping,
             });
         }
@@ -239,9 +241,24 @@ async fn observe_all<E: ContainerEngine>(
     })
 }
 
+/// Why a destructive step could not be recorded now.
+#[derive(Debug, thiserror::Error)]
+enum CannotRecord {
+    /// The state file.
+    #[error("the state file cannot be written: {0}")]
+    StateFile(#[from] std::io::Error),
+    /// The event log.
+    #[error("the event log cannot be written: {0}")]
+    EventLog(#[from] crate::recorder::FlushError),
+}
+
 /// Writes every changed memory with one write of the state file (before any action: a crash
 /// in between loses at most a warning, never repeats one).
-fn remember<E>(context: &LifecycleContext<E>, name: &str, pass: &PassPlan) -> Result<(), String> {
+fn remember<E>(
+    context: &LifecycleContext<E>,
+    name: &str,
+    pass: &PassPlan,
+) -> Result<(), CannotRecord> {
     let changes: Vec<(String, Option<&Memory>)> = pass
         .decisions
         .iter()
@@ -258,22 +275,15 @@ fn remember<E>(context: &LifecycleContext<E>, name: &str, pass: &PassPlan) -> Re
     }
     context.state.apply(changes).map_err(|error| {
         tracing::warn!(%error, "cannot persist lifecycle timers");
-        format!("the state file cannot be written: {error}")
+        CannotRecord::StateFile(error)
     })
 }
 
 /// Whether a destructive action could be recorded now: the state file and the event log can
 /// both be written.
-fn can_record<E>(context: &LifecycleContext<E>) -> Result<(), String> {
-    context
-        .state
-        .file()
-        .sync()
-        .map_err(|error| format!("the state file cannot be written: {error}"))?;
-    context
-        .recorder
-        .flush()
-        .map_err(|error| format!("the event log cannot be written: {error}"))
+fn can_record<E>(context: &LifecycleContext<E>) -> Result<(), CannotRecord> {
+    context.state.file().sync()?;
+    Ok(context.recorder.flush()?)
 }
 
 fn publish_views<E>(context: &LifecycleContext<E>, name: &str, pass: &PassPlan, dry_run: bool) {

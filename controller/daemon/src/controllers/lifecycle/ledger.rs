@@ -95,17 +95,12 @@ fn write<E>(context: &LifecycleContext<E>, stop: UnrecordedStop, outcome: &str) 
 
 /// Settles a stop a previous controller left unrecorded, before this pass plans the container:
 /// a container no longer live was stopped, so the event is written now; a live one was not,
-/// and the plan decides its stop again. The settled memory is written back under `key` at
-/// once (the pass writes only what its plan changes, and would leave the record behind).
-pub fn settle<E>(context: &LifecycleContext<E>, key: &str, memory: &mut Memory, live: bool) {
-    let Some(stop) = memory.unrecorded_stop.take() else {
-        return;
-    };
-    if !live {
+/// and the plan decides its stop again.
+pub fn settle<E>(context: &LifecycleContext<E>, memory: &mut Memory, live: bool) {
+    if let Some(stop) = memory.unrecorded_stop.take()
+        && !live
+    {
         write(context, stop, "stopped");
-    }
-    if let Err(error) = context.state.set(key, memory) {
-        tracing::warn!(%error, key, "cannot forget a settled stop; it is settled again next pass");
     }
 }
 

@@ -54,9 +54,16 @@ pub enum ManualStopError {
     /// Its stop is already under way.
     #[error("a stop of container {0} is already in progress")]
     InProgress(String),
-    /// The stop could not be recorded, so it was not issued.
-    #[error("the stop cannot be recorded ({0}); nothing was stopped")]
-    CannotRecord(String),
+    /// The event log cannot be written, so the stop was not issued.
+    #[error(
+        "the stop cannot be recorded: the event log cannot be written ({0}); nothing was stopped"
+    )]
+    EventLogUnwritable(#[source] crate::recorder::FlushError),
+    /// The stop could not be remembered in the state file first, so it was not issued.
+    #[error(
+        "the stop cannot be recorded: the state file cannot be written ({0}); nothing was stopped"
+    )]
+    StateFileUnwritable(#[source] std::io::Error),
 }
 
 /// What an accepted stop will do.
@@ -198,7 +205,7 @@ pub async fn stop<E: ContainerEngine>(
     context
         .recorder
         .flush()
-        .map_err(|error| ManualStopError::CannotRecord(format!("the event log: {error}")))?;
+        .map_err(ManualStopError::EventLogUnwritable)?;
     let order = StopOrder {
         key: format!("{KEY_PREFIX}{}", record.info.id),
         record: record.clone(),
@@ -213,9 +220,7 @@ pub async fn stop<E: ContainerEngine>(
     match stop_in_background(context, order) {
         StopStart::Started => Ok(accepted),
         StopStart::InProgress => Err(ManualStopError::InProgress(name)),
-        StopStart::CannotRemember(error) => Err(ManualStopError::CannotRecord(format!(
-            "the state file: {error}"
-        ))),
+        StopStart::CannotRemember(error) => Err(ManualStopError::StateFileUnwritable(error)),
     }
 }
 

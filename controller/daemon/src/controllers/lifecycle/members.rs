@@ -51,7 +51,7 @@ impl MembersFiles {
                 .await
             };
             let result = match reading {
-                Ok(Ok(result)) => result,
+                Ok(Ok(result)) => result.map_err(|error| error.to_string()),
                 Ok(Err(error)) => Err(format!("the reading thread failed: {error}")),
                 Err(_) => Err(format!("not read within {} s", READ_TIMEOUT.as_secs())),
             };
@@ -83,10 +83,9 @@ impl MembersFiles {
 ///
 /// # Errors
 /// Why it could not be read.
-pub fn read_members(path: &str) -> Result<Vec<String>, String> {
+pub fn read_members(path: &str) -> Result<Vec<String>, ds01_host::safe_read::SafeReadError> {
     ds01_host::safe_read::read_regular_file(std::path::Path::new(path), MAX_BYTES)
         .map(|content| member_lines(&String::from_utf8_lossy(&content)))
-        .map_err(|error| error.to_string())
 }
 
 /// A members file's users: one a line, `#` comments, blank lines ignored.
@@ -121,7 +120,7 @@ mod tests {
             ("/dev/zero".to_owned(), "not a regular file"),
             (big.display().to_string(), "bytes"),
         ] {
-            let error = read_members(&path).expect_err(&path);
+            let error = read_members(&path).expect_err(&path).to_string();
             assert!(error.contains(why), "{path}: {error}");
         }
         assert_eq!(

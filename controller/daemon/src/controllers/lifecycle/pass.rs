@@ -24,8 +24,11 @@ pub struct Observation {
     pub record: Arc<ContainerRecord>,
     /// Its signals.
     pub sample: Sample,
-    /// What the policy remembers of it.
+    /// What the policy remembers of it, for planning.
     pub memory: Memory,
+    /// What the state file holds for it now (differs from `memory` when a stop a killed
+    /// controller left unrecorded was settled): a decision's memory is written when it differs.
+    pub stored: Memory,
     /// Its stop is in progress: nothing is decided for it until that is over.
     pub stopping: bool,
 }
@@ -225,7 +228,7 @@ pub fn plan_pass(input: &PassInput<'_>, now: Timestamp) -> PassPlan {
             record: record.clone(),
             limits,
             sample: observed.sample.clone(),
-            before: observed.memory.clone(),
+            before: observed.stored.clone(),
             idle_factor: factor,
             plan: decided,
         });

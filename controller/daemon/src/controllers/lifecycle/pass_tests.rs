@@ -96,6 +96,7 @@ fn observation(record: Arc<ContainerRecord>, sample: Sample, memory: Memory) -> 
     Observation {
         record,
         sample,
+        stored: memory.clone(),
         memory,
         stopping: false,
     }

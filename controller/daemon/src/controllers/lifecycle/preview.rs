@@ -40,14 +40,18 @@ pub fn preview(
     let containers: Vec<Observation> = inventory
         .containers
         .values()
-        .map(|record| Observation {
-            record: record.clone(),
-            sample: samples.get(&record.info.id).cloned().unwrap_or_default(),
-            memory: sources
+        .map(|record| {
+            let memory: Memory = sources
                 .memory
                 .get(&format!("{name}/{}", record.info.id))
-                .unwrap_or_default(),
-            stopping: false,
+                .unwrap_or_default();
+            Observation {
+                record: record.clone(),
+                sample: samples.get(&record.info.id).cloned().unwrap_or_default(),
+                stored: memory.clone(),
+                memory,
+                stopping: false,
+            }
         })
         .collect();
     drop(samples);

@@ -82,12 +82,13 @@ impl Reconciler<String> for OrphanReconciler {
             max_snapshot_age: context.gpu_poll_interval * 2,
         };
         let now = jiff::Timestamp::now();
-        let observed = observe(context, &memory)
-            .and_then(|observed| stale(&observed, &settings, now).map_or(Ok(observed), Err));
+        let observed = observe(context, &memory).and_then(|observed| {
+            stale(&observed, &settings, now).map_or(Ok(observed), |why| Err(Unobserved::Stale(why)))
+        });
         let observed = match observed {
             Ok(observed) => observed,
             Err(why) => {
-                let conditions = [("Ready", "False", "ObservationIncomplete", why)];
+                let conditions = [("Ready", "False", "ObservationIncomplete", why.to_string())];
                 context.board.set(
                     Kind::GpuOrphanPolicy,
                     &name,
@@ -133,25 +134,33 @@ impl Reconciler<String> for OrphanReconciler {
     }
 }
 
-/// Builds the observation; `Err(why)` when Docker or the GPU backend is not observed (missing
-/// data means doing nothing).
-fn observe(context: &OrphanContext, memory: &Memory) -> Result<Observed, String> {
+/// Why there is no observation to decide on (missing data means doing nothing).
+#[derive(Debug, thiserror::Error)]
+enum Unobserved {
+    #[error("Docker is not observed right now; nothing is done until it is")]
+    Docker,
+    #[error("the GPU backend has not been polled yet; nothing is done until it is")]
+    NotPolled,
+    #[error("NVML cannot list the GPUs ({0}); nothing is done until it can")]
+    NvmlCannotList(String),
+    #[error("{0}")]
+    Stale(String),
+}
+
+/// Builds the observation, or says why there is none.
+fn observe(context: &OrphanContext, memory: &Memory) -> Result<Observed, Unobserved> {
     let inventory = context
         .inventory
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     if !inventory.docker.connected {
-        return Err("Docker is not observed right now; nothing is done until it is".to_owned());
+        return Err(Unobserved::Docker);
     }
     let Some(polled_at) = inventory.gpu.last_poll else {
-        return Err(
-            "the GPU backend has not been polled yet; nothing is done until it is".to_owned(),
-        );
+        return Err(Unobserved::NotPolled);
     };
     if let Some(error) = inventory.gpus.errors.first() {
-        return Err(format!(
-            "NVML cannot list the GPUs ({error}); nothing is done until it can"
-        ));
+        return Err(Unobserved::NvmlCannotList(error.clone()));
     }
     let mut live_containers = HashSet::new();
     let mut stopped_containers = HashSet::new();
