@@ -102,6 +102,7 @@ for spec in specs/*.yaml; do
   put_config "$spec" "/etc/ds01/specs/$(basename "$spec")"
 done
 put_config deploy/logrotate/ds01-controller /etc/logrotate.d/ds01-controller
+put_config deploy/profile.d/ds01-notices.sh /etc/profile.d/ds01-notices.sh
 
 shared_directory 0750 root /var/lib/ds01
 shared_directory 2750 ds01-admin /var/log/ds01

@@ -7,6 +7,7 @@ pub mod daemon;
 pub mod deploy;
 pub mod engine;
 pub mod host_process;
+pub mod lifecycle_fixtures;
 pub mod orphan_policy;
 pub mod private_engine;
 pub mod scope;

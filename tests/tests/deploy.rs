@@ -55,6 +55,7 @@ fn install_twice_gives_the_same_tree_and_keeps_admin_edits() {
         "usr/lib/tmpfiles.d/ds01.conf",
         "usr/lib/sysusers.d/ds01.conf",
         "etc/logrotate.d/ds01-controller",
+        "etc/profile.d/ds01-notices.sh",
         "etc/ds01/specs/dcgm-exporter.yaml",
         "var/lib/ds01",
         "var/log/ds01",

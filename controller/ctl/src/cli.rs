@@ -69,6 +69,10 @@ pub enum Command {
     Wait(WaitArgs),
     /// Show everything the controller knows about one container.
     Describe(DescribeArgs),
+    /// Stop a container (admins): SIGTERM, its grace period, SIGKILL; its owner is told why.
+    Stop(StopArgs),
+    /// Show the warnings and notices sent to you that you have not seen, then mark them seen.
+    Notices(NoticesArgs),
     /// Print the man page (roff).
     Man,
     /// Convert the incumbent's resource-limits.yaml (and companions) into specs.
@@ -128,6 +132,30 @@ pub struct ImportLegacyArgs {
     /// metadata.name of the lifecycle policy.
     #[arg(long, default_value = "imported-lifecycle")]
     pub name: String,
+}
+
+/// Arguments of `stop`.
+#[derive(Debug, clap::Args)]
+pub struct StopArgs {
+    /// Container name or id (a prefix of at least 4 characters works).
+    pub container: String,
+    /// Why, in words the owner reads in the notice and the event log keeps (required).
+    #[arg(long)]
+    pub reason: String,
+    /// Stop it even when a protected label (`protectedLabels`) matches.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Arguments of `notices`.
+#[derive(Debug, clap::Args)]
+pub struct NoticesArgs {
+    /// Show the notices already seen too (the controller keeps the last 50).
+    #[arg(long)]
+    pub all: bool,
+    /// Print nothing when there is nothing to show (for login scripts).
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// Arguments of `describe`.

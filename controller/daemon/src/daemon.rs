@@ -86,6 +86,7 @@ fn spawn_api(
         notify: Arc::new(move |kind, name| notified.trigger(kind, name)),
         lifecycle: controllers.lifecycle_views.clone(),
         lifecycle_preview: controllers.lifecycle_preview.clone(),
+        lifecycle_context: controllers.lifecycle_context.clone(),
         inventory: app.inventory.clone(),
         recorder: app.recorder.clone(),
         started: jiff::Timestamp::now(),

@@ -9,8 +9,10 @@ mod get;
 mod import_legacy;
 mod limits;
 mod man_page;
+mod notices;
 mod schema;
 mod status;
+mod stop;
 mod validate;
 mod wait;
 
@@ -40,6 +42,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::ImportLegacy(args) => import_legacy::import_legacy(&args),
         Command::Limits(args) => block_on(limits::limits(&args, &cli.socket, cli.output)),
         Command::Wait(args) => block_on(wait::wait(&args, &cli.socket)),
+        Command::Stop(args) => block_on(stop::stop(&args, &cli.socket, cli.output)),
+        Command::Notices(args) => block_on(notices::notices(&args, &cli.socket, cli.output)),
     }
 }
 

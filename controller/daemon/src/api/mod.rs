@@ -10,9 +10,12 @@ mod gpu_views;
 mod history;
 mod limits;
 mod listener;
+mod lookup;
+mod notices;
 mod redact;
 mod routes;
 mod status;
+mod stop;
 mod views;
 
 use std::{path::Path, sync::Arc};

@@ -34,6 +34,12 @@ pub struct ApiState {
     pub lifecycle: crate::controllers::lifecycle::view::LifecycleViews,
     /// What lifecycle previews read.
     pub lifecycle_preview: crate::controllers::lifecycle::preview::PreviewSources,
+    /// The lifecycle controller: manual stops and the notices kept for users.
+    pub lifecycle_context: Arc<
+        crate::controllers::lifecycle::executor::LifecycleContext<
+            crate::controllers::engine::Docker,
+        >,
+    >,
     /// What the controller observes.
     pub inventory: SharedInventory,
     /// Event sink.
@@ -94,6 +100,12 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/events/summary", get(super::events::summary))
         .route("/v1/containers", get(super::views::containers))
         .route("/v1/containers/{container}", get(super::views::container))
+        .route(
+            "/v1/containers/{container}/stop",
+            post(super::stop::stop_container),
+        )
+        .route("/v1/notices", get(super::notices::list))
+        .route("/v1/notices/seen", post(super::notices::seen))
         .route("/v1/gpus", get(super::views::gpus))
         .route("/v1/processes", get(super::views::processes))
         .route("/v1/limits", get(super::limits::limits))
@@ -129,6 +141,11 @@ pub(super) fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, F
 
 /// 403 for a change by someone who may only read.
 pub(super) fn forbidden(peer: &Peer, admin: &AdminPolicy) -> Failure {
+    forbidden_to(peer, admin, "change specs")
+}
+
+/// 403: `peer` may not do `what` (`stop containers`).
+pub(super) fn forbidden_to(peer: &Peer, admin: &AdminPolicy, what: &str) -> Failure {
     let who = peer.uid.map_or_else(
         || "an unknown user".to_owned(),
         |uid| format!("user {} (uid {uid})", peer.name),
@@ -137,7 +154,7 @@ pub(super) fn forbidden(peer: &Peer, admin: &AdminPolicy) -> Failure {
         StatusCode::FORBIDDEN,
         "forbidden",
         format!(
-            "{who} may not change specs: only root and members of group `{}` may",
+            "{who} may not {what}: only root and members of group `{}` may",
             admin.group
         ),
     )

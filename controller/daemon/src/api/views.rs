@@ -274,37 +274,7 @@ pub async fn container(
             .inventory
             .read()
             .unwrap_or_else(PoisonError::into_inner);
-        let wanted_name = wanted.trim_start_matches('/');
-        let matches: Vec<&ContainerRecord> = inventory
-            .containers
-            .values()
-            .map(AsRef::as_ref)
-            .filter(|record| {
-                record.info.name == wanted_name
-                    || record.info.id == wanted
-                    || (wanted.len() >= 4 && record.info.id.starts_with(&wanted))
-            })
-            .collect();
-        let record = match matches.as_slice() {
-            [one] => *one,
-            [] => {
-                return Err(Failure::new(
-                    StatusCode::NOT_FOUND,
-                    "not_found",
-                    format!("no container named or with id `{wanted}`"),
-                ));
-            }
-            _ => {
-                return Err(Failure::new(
-                    StatusCode::BAD_REQUEST,
-                    "bad_request",
-                    format!(
-                        "`{wanted}` matches {} containers; give more of the id",
-                        matches.len()
-                    ),
-                ));
-            }
-        };
+        let record = super::lookup::container(&inventory, &wanted)?;
         if peer.viewer().is_some_and(|me| record.user != me) {
             return Err(Failure::new(
                 StatusCode::FORBIDDEN,
@@ -314,7 +284,7 @@ pub async fn container(
         }
         let info = &record.info;
         let lifecycle = facts.get(&info.id).and_then(lifecycle_view);
-        let mut summary = summary(record);
+        let mut summary = summary(&record);
         summary.idle_since = lifecycle.as_ref().and_then(|view| view.idle_since);
         summary.next_deadline = lifecycle.as_ref().and_then(|view| view.next_deadline);
         ContainerDetail {
@@ -330,7 +300,7 @@ pub async fn container(
                 })
                 .collect(),
             gpu_access: super::gpu_views::access(info),
-            owner_conflict: super::gpu_views::conflict(record),
+            owner_conflict: super::gpu_views::conflict(&record),
             pid: info.pid,
             exit_code: info.exit_code,
             lifecycle,

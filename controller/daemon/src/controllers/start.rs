@@ -41,6 +41,8 @@ pub struct Controllers {
     pub lifecycle_preview: PreviewSources,
     /// Background stops and deliveries, drained at shutdown.
     pub lifecycle_tasks: TaskTracker,
+    /// The lifecycle controller's context: `ds01ctl stop` and `ds01ctl notices` use it.
+    pub lifecycle_context: Arc<LifecycleContext<super::engine::Docker>>,
 }
 
 impl Controllers {
@@ -175,6 +177,7 @@ pub fn start(
         views: LifecycleViews::default(),
         stopping: super::lifecycle::stop::Stopping::default(),
         tasks: TaskTracker::new(),
+        notices: super::lifecycle::notice_store::NoticeStore::new(&state),
     };
     let lifecycle_views = lifecycle.views.clone();
     let lifecycle_preview = PreviewSources {
@@ -182,10 +185,16 @@ pub fn start(
         memory: lifecycle.state.clone(),
     };
     let lifecycle_tasks = lifecycle.tasks.clone();
+    let lifecycle_context = Arc::new(lifecycle);
+    // Manual stops a killed controller left unrecorded, once Docker is listed.
+    tasks.spawn(super::lifecycle::manual::settle_left_over(
+        lifecycle_context.clone(),
+        shutdown.clone(),
+    ));
     // A pass may stop several containers, each with its stopGracePeriod.
     let lifecycle = Controller::new(
         "container-lifecycle",
-        LifecycleReconciler(Arc::new(lifecycle)),
+        LifecycleReconciler(lifecycle_context.clone()),
         config(Duration::from_secs(1800)),
     )
     .observed_by(shared.metrics.clone());
@@ -201,6 +210,7 @@ pub fn start(
         lifecycle_views,
         lifecycle_preview,
         lifecycle_tasks,
+        lifecycle_context,
     };
     tasks.spawn(dcgm.run(shutdown.clone()));
     tasks.spawn(orphans.run(shutdown.clone()));

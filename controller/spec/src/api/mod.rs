@@ -8,8 +8,10 @@ mod containers;
 mod events;
 mod gpu_access;
 mod gpus;
+mod notices;
 mod processes;
 mod status;
+mod stop;
 mod time;
 
 pub use condition::{Condition, ConditionStatus};
@@ -24,10 +26,14 @@ pub use events::{
 };
 pub use gpu_access::{GpuClaimView, GpuGrantView, GpuGrantWritten, OwnerConflictView};
 pub use gpus::{GpuList, GpuView, MigDeviceView, ProcessCounts};
+pub use notices::{
+    MAX_NOTICES_PER_USER, NoticeList, NoticeView, NoticesSeenRequest, NoticesSeenResponse,
+};
 pub use processes::{ProcessList, ProcessView};
 pub use status::{
     ControllerHealth, Counts, DockerHealthView, GpuBackendView, ResourceView, StatusView,
 };
+pub use stop::{MAX_STOP_REASON_CHARS, StopRequest, StopResponse};
 pub use time::ApiTime;
 
 use serde::{Deserialize, Serialize};
@@ -115,7 +121,8 @@ pub struct ErrorBody {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {
     /// `invalid_specs`, `forbidden`, `bad_request`, `not_found`, `payload_too_large`, `internal`,
-    /// `timeout`, `too_many_connections`, `too_much_in_flight`, `busy`.
+    /// `timeout`, `too_many_connections`, `too_much_in_flight`, `busy`; for a stop:
+    /// `not_running`, `own_container`, `protected`, `in_progress`, `cannot_record`.
     pub code: String,
     /// What went wrong.
     pub message: String,

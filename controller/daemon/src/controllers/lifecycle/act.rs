@@ -94,18 +94,16 @@ pub(super) async fn execute<E: ContainerEngine>(
                 trigger,
                 deadline,
             } => {
-                let remove = *kind == LimitKind::Idle
-                    && decision.limits.on_idle.value == ds01_spec::OnIdle::StopAndRemove;
-                let text = messages::warning(
+                let text = messages::warning(&messages::Warning {
                     record,
-                    *kind,
-                    *trigger,
-                    *deadline,
-                    remove,
-                    &decision.limits,
-                    (&spec.keep_alive.file, spec.keep_alive.max_age),
+                    limits: &decision.limits,
+                    idle_factor: decision.idle_factor,
+                    kind: *kind,
+                    trigger: *trigger,
+                    deadline: *deadline,
+                    keep_alive: (&spec.keep_alive.file, spec.keep_alive.max_age),
                     now,
-                );
+                });
                 let (limit, source) = limit_of(decision, *kind);
                 let mut extra = json!({ "limit": limit, "source": source, "deadline": format!("{deadline:.3}"), "deadline_local": messages::local(*deadline) });
                 match trigger {
@@ -150,7 +148,9 @@ pub(super) async fn execute<E: ContainerEngine>(
                     context.recorder.emit(event, user, details);
                     continue;
                 }
-                stop_in_background(
+                // A stop already under way, or one that cannot be remembered (logged), is
+                // decided again by a later pass.
+                let _ = stop_in_background(
                     context,
                     StopOrder {
                         key: key.to_owned(),
@@ -160,7 +160,7 @@ pub(super) async fn execute<E: ContainerEngine>(
                         remove_volumes: spec.remove_volumes,
                         event,
                         details,
-                        why: messages::stop_reason(*reason, &decision.limits),
+                        why: messages::stop_reason(*reason, &decision.limits, decision.idle_factor),
                         notice: spec.notify.clone(),
                     },
                 );
@@ -246,8 +246,15 @@ fn deliver<E: ContainerEngine>(
     let notify = spec.notify.clone();
     context.tasks.clone().spawn(async move {
         let proc_root = context.proc_root.clone();
+        let notices = context.notices.clone();
         let delivered = tokio::task::spawn_blocking(move || {
-            super::stop::notify_owner(&proc_root, &record, &notify, &text, None)
+            let owner = super::stop::Owner {
+                proc_root: &proc_root,
+                record: &record,
+                notify: &notify,
+                notices: &notices,
+            };
+            super::stop::notify_owner(&owner, event, &text, None)
         })
         .await
         .unwrap_or_else(|error| json!({ "error": error.to_string() }));

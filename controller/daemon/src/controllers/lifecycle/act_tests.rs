@@ -28,7 +28,7 @@ use crate::{
     state_file::StateFile,
 };
 
-fn info(id: &str, state: ContainerState) -> ContainerInfo {
+pub(super) fn info(id: &str, state: ContainerState) -> ContainerInfo {
     let at = jiff::Timestamp::from_second(1_800_000_000).expect("time");
     ContainerInfo {
         id: id.to_owned(),
@@ -48,8 +48,9 @@ fn info(id: &str, state: ContainerState) -> ContainerInfo {
     }
 }
 
-fn context(directory: &std::path::Path) -> Arc<LifecycleContext<Recording>> {
+pub(super) fn context(directory: &std::path::Path) -> Arc<LifecycleContext<Recording>> {
     let (state, _) = StateFile::open(directory).expect("state");
+    let state = Arc::new(state);
     Arc::new(LifecycleContext {
         store: Arc::new(tokio::sync::Mutex::new(
             SpecStore::open(directory).expect("store"),
@@ -57,7 +58,7 @@ fn context(directory: &std::path::Path) -> Arc<LifecycleContext<Recording>> {
         inventory: Arc::default(),
         recorder: Arc::new(Recorder::new(None, false)),
         board: StatusBoard::default(),
-        state: Arc::new(state).section(SECTION),
+        state: state.section(SECTION),
         engine: Recording::default(),
         sampler: std::sync::Mutex::default(),
         samples: Arc::default(),
@@ -67,6 +68,7 @@ fn context(directory: &std::path::Path) -> Arc<LifecycleContext<Recording>> {
         views: Arc::default(),
         stopping: Stopping::default(),
         tasks: TaskTracker::new(),
+        notices: super::notice_store::NoticeStore::new(&state),
     })
 }
 
@@ -85,6 +87,7 @@ fn decision(info: ContainerInfo, steps: Vec<Step>) -> Decision {
         limits: ds01_spec::resolve::ResolvedLimits::default(),
         sample: Sample::default(),
         before: Memory::default(),
+        idle_factor: 1.0,
         plan: Plan {
             steps,
             memory: Memory::default(),
@@ -96,7 +99,7 @@ fn decision(info: ContainerInfo, steps: Vec<Step>) -> Decision {
     }
 }
 
-fn events(context: &LifecycleContext<Recording>) -> Vec<(String, serde_json::Value)> {
+pub(super) fn events(context: &LifecycleContext<Recording>) -> Vec<(String, serde_json::Value)> {
     context
         .recorder
         .recent()
@@ -223,8 +226,11 @@ async fn a_stop_is_remembered_before_it_is_issued_and_recorded_with_the_owners_n
         "{}",
         written[0].1
     );
-    let forgotten: Memory = context.state.get("lab/c2").expect("memory");
-    assert_eq!(forgotten.unrecorded_stop, None);
+    let forgotten: Option<Memory> = context.state.get("lab/c2");
+    assert!(
+        forgotten.is_none_or(|memory| memory.unrecorded_stop.is_none()),
+        "the recorded stop is forgotten"
+    );
     assert!(!context.stopping.contains("c2"));
 }
 

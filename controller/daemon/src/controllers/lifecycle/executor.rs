@@ -60,6 +60,8 @@ pub struct LifecycleContext<E> {
     pub stopping: Stopping,
     /// Background stops and deliveries, drained at shutdown.
     pub tasks: TaskTracker,
+    /// Notices kept for `ds01ctl notices`.
+    pub notices: super::notice_store::NoticeStore,
 }
 
 /// Reconciles one `ContainerLifecyclePolicy`, keyed by name, over every container.

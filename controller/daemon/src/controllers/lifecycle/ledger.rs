@@ -37,9 +37,16 @@ pub fn end<E>(context: &LifecycleContext<E>, key: &str) {
     let Some(mut memory) = context.state.get(key) else {
         return;
     };
-    if memory.unrecorded_stop.take().is_some()
-        && let Err(error) = context.state.set(key, &memory)
-    {
+    if memory.unrecorded_stop.take().is_none() {
+        return;
+    }
+    // Nothing else remembered (a manual stop's key): the key goes.
+    let forgotten = if memory == Memory::default() {
+        context.state.remove(key)
+    } else {
+        context.state.set(key, &memory)
+    };
+    if let Err(error) = forgotten {
         tracing::warn!(%error, key, "cannot forget a recorded stop");
     }
 }
@@ -130,5 +137,52 @@ pub fn forget_gone<E>(context: &LifecycleContext<E>, policy: &str, present: &Has
     let keys: Vec<&str> = gone.iter().map(String::as_str).collect();
     if let Err(error) = context.state.remove_all(&keys) {
         tracing::warn!(%error, "cannot forget removed containers' timers");
+    }
+}
+
+/// Settles the manual stops (`keys`, see `manual`) a previous controller left unrecorded,
+/// from the inventory as Docker lists it now: a container no longer live was stopped, so its
+/// event is written; a live one was not, and its record is dropped (the admin may stop it
+/// again). Stops in progress in this controller are left alone.
+pub fn settle_manual<E>(context: &LifecycleContext<E>, keys: &[String]) {
+    let mut settled = Vec::new();
+    for key in keys {
+        let Some(id) = key.strip_prefix(super::manual::KEY_PREFIX) else {
+            continue;
+        };
+        if context.stopping.contains(id) {
+            continue;
+        }
+        let live = context
+            .inventory
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .containers
+            .get(id)
+            .map(|record| record.info.state.is_live());
+        if let Some(stop) = context
+            .state
+            .get(key)
+            .and_then(|memory| memory.unrecorded_stop)
+        {
+            match live {
+                Some(true) => {
+                    tracing::warn!(
+                        key,
+                        "a manual stop a previous controller issued did not take effect; not recorded"
+                    );
+                }
+                Some(false) => write(context, stop, "stopped"),
+                None => write(
+                    context,
+                    stop,
+                    "stopped; the container was gone when this was recorded",
+                ),
+            }
+        }
+        settled.push(key.as_str());
+    }
+    if let Err(error) = context.state.remove_all(&settled) {
+        tracing::warn!(%error, "cannot forget settled manual stops");
     }
 }

@@ -58,6 +58,10 @@ pub struct Memory {
     /// Kept in dry run: its warnings and notices were decided, never delivered.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
+    /// Stops and removals a dry run already recorded, while they stay the same decision (see
+    /// `dry_run_once`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dry_run_reported: Vec<String>,
 }
 
 impl Memory {
@@ -75,6 +79,7 @@ impl Memory {
             memory.idle_exempt_noticed = false;
             memory.runtime_exempt_noticed = false;
             memory.exempt_reported = false;
+            memory.dry_run_reported.clear();
         }
         memory
     }

@@ -40,24 +40,28 @@ fn who(record: &ContainerRecord) -> String {
     )
 }
 
-fn limit_text(kind: LimitKind, limits: &ResolvedLimits) -> String {
+/// The limit in force, in words, with its source (and the high-demand factor when it applies).
+fn limit_text(kind: LimitKind, limits: &ResolvedLimits, idle_factor: f64) -> String {
     match kind {
-        LimitKind::Idle => format!(
-            "the idle limit of {} (idleTimeout from {})",
-            limits
-                .idle_timeout
-                .value
-                .map(|limit| limit.to_string())
-                .unwrap_or_default(),
-            limits.idle_timeout.source
-        ),
+        LimitKind::Idle => {
+            let configured = limits.idle_timeout.value.unwrap_or_default();
+            let factor = idle_factor.clamp(0.0, 1.0);
+            if factor < 1.0 {
+                format!(
+                    "the idle limit of {} (idleTimeout {configured} from {}, × {factor} while the GPUs are in high demand)",
+                    ds01_spec::Duration::from(configured.std().mul_f64(factor)),
+                    limits.idle_timeout.source
+                )
+            } else {
+                format!(
+                    "the idle limit of {configured} (idleTimeout from {})",
+                    limits.idle_timeout.source
+                )
+            }
+        }
         LimitKind::Runtime => format!(
             "the runtime limit of {} (maxRuntime from {})",
-            limits
-                .max_runtime
-                .value
-                .map(|limit| limit.to_string())
-                .unwrap_or_default(),
+            limits.max_runtime.value.unwrap_or_default(),
             limits.max_runtime.source
         ),
     }
@@ -75,39 +79,54 @@ fn advice(kind: LimitKind, keep_alive_file: &str, keep_alive_age: ds01_spec::Dur
     }
 }
 
-/// A warning before a stop.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "every part of the message comes from a different place"
-)]
+/// Everything a warning says.
+#[derive(Clone, Debug)]
+pub struct Warning<'a> {
+    /// The container.
+    pub record: &'a ContainerRecord,
+    /// Its limits with their sources.
+    pub limits: &'a ResolvedLimits,
+    /// The high-demand factor applied to idle timeouts (1 when demand is normal).
+    pub idle_factor: f64,
+    /// Which limit.
+    pub kind: LimitKind,
+    /// What set it off.
+    pub trigger: WarnTrigger,
+    /// When the action happens.
+    pub deadline: Timestamp,
+    /// The policy's keep-alive file and its `maxAge`.
+    pub keep_alive: (&'a str, ds01_spec::Duration),
+    /// Now.
+    pub now: Timestamp,
+}
+
+/// A warning before a stop: what will happen, when (local time, and how soon), why (the limit
+/// and its source) and what the owner can do.
 #[must_use]
-pub fn warning(
-    record: &ContainerRecord,
-    kind: LimitKind,
-    trigger: WarnTrigger,
-    deadline: Timestamp,
-    remove: bool,
-    limits: &ResolvedLimits,
-    keep_alive: (&str, ds01_spec::Duration),
-    now: Timestamp,
-) -> String {
+pub fn warning(facts: &Warning<'_>) -> String {
+    let remove = facts.kind == LimitKind::Idle
+        && facts.limits.on_idle.value == ds01_spec::OnIdle::StopAndRemove;
     let action = if remove {
         "stopped and removed"
     } else {
         "stopped"
     };
-    let reached = match trigger {
-        WarnTrigger::Percent(percent) => {
-            format!("it has reached {percent}% of {}", limit_text(kind, limits))
+    let limit = limit_text(facts.kind, facts.limits, facts.idle_factor);
+    let why = match (facts.trigger, facts.kind) {
+        (WarnTrigger::Percent(percent), _) => format!("it has reached {percent}% of {limit}"),
+        (WarnTrigger::Before(_), LimitKind::Idle) => {
+            format!("it will then have been idle for {limit}")
         }
-        WarnTrigger::Before(_) => format!("of {}", limit_text(kind, limits)),
+        (WarnTrigger::Before(_), LimitKind::Runtime) => {
+            format!("it will then have run for {limit}")
+        }
     };
     format!(
-        "[ds01] WARNING: {} will be {action} at {} ({}) because {reached}. {}",
-        who(record),
-        local(deadline),
-        from_now(deadline, now),
-        advice(kind, keep_alive.0, keep_alive.1)
+        "[ds01] WARNING: {} will be {action} at {} ({}) because {why}. {}",
+        who(facts.record),
+        local(facts.deadline),
+        from_now(facts.deadline, facts.now),
+        advice(facts.kind, facts.keep_alive.0, facts.keep_alive.1)
     )
 }
 
@@ -133,11 +152,18 @@ pub fn stopped(record: &ContainerRecord, why: &str, removed: bool, at: Timestamp
 
 /// Why a policy stopped a container, in words.
 #[must_use]
-pub fn stop_reason(kind: LimitKind, limits: &ResolvedLimits) -> String {
+pub fn stop_reason(kind: LimitKind, limits: &ResolvedLimits, idle_factor: f64) -> String {
+    let limit = limit_text(kind, limits, idle_factor);
     match kind {
-        LimitKind::Idle => format!("it was idle for {}", limit_text(kind, limits)),
-        LimitKind::Runtime => format!("it reached {}", limit_text(kind, limits)),
+        LimitKind::Idle => format!("it was idle for {limit}"),
+        LimitKind::Runtime => format!("it reached {limit}"),
     }
+}
+
+/// Why an admin stopped a container (`ds01ctl stop --reason`), in words.
+#[must_use]
+pub fn manual_stop_reason(admin: &str, reason: &str) -> String {
+    format!("an administrator ({admin}) stopped it: {reason}")
 }
 
 /// The one notice per episode an exempt owner gets instead of a stop.
@@ -173,3 +199,7 @@ pub fn exempt(record: &ContainerRecord, kind: LimitKind, limits: &ResolvedLimits
         lifted.map(|limit| limit.to_string()).unwrap_or_default()
     )
 }
+
+#[cfg(test)]
+#[path = "messages_tests.rs"]
+mod tests;

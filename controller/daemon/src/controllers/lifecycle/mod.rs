@@ -2,15 +2,19 @@
 //!
 //! `pass` plans a whole pass (pure), `plan`/`running` decide one container, `executor` observes
 //! and performs, `act`/`stop` carry out steps, `notify`/`messages` reach the owner, `ledger`
-//! keeps stops recorded across crashes, `preview` and `view` show the same plan.
+//! keeps stops recorded across crashes, `preview` and `view` show the same plan, `manual` is
+//! `ds01ctl stop`, `notice_store` keeps notices for `ds01ctl notices`.
 
 pub mod act;
+mod dry_run_once;
 pub mod executor;
 pub mod ledger;
+pub mod manual;
 pub mod members;
 pub mod memory;
 pub mod messages;
 pub mod mig_activity;
+pub mod notice_store;
 pub mod notify;
 pub mod observe;
 pub mod pass;

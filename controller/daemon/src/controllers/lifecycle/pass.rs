@@ -83,6 +83,8 @@ pub struct Decision {
     pub sample: Sample,
     /// The memory before this pass.
     pub before: Memory,
+    /// The high-demand factor applied to its idle timeout (1 when demand is normal).
+    pub idle_factor: f64,
     /// What to do, what to remember, what comes next.
     pub plan: Plan,
 }
@@ -199,6 +201,9 @@ pub fn plan_pass(input: &PassInput<'_>, now: Timestamp) -> PassPlan {
             factor,
             now,
         );
+        if input.dry_run {
+            super::dry_run_once::record_once(&mut decided);
+        }
         if !input.dry_run && decided.steps.iter().any(Step::is_destructive) {
             let incomplete = input.membership.incomplete.then(|| {
                 "group membership is incomplete (a membersFile was never read)".to_owned()
@@ -224,6 +229,7 @@ pub fn plan_pass(input: &PassInput<'_>, now: Timestamp) -> PassPlan {
             limits,
             sample: observed.sample.clone(),
             before: observed.stored.clone(),
+            idle_factor: factor,
             plan: decided,
         });
     }

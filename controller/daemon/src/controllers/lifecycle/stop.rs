@@ -11,7 +11,12 @@ use ds01_host::{
 use ds01_spec::{EventType, NotifySpec};
 use serde_json::{Value, json};
 
-use super::{executor::LifecycleContext, messages, notify};
+use super::{
+    executor::LifecycleContext,
+    messages,
+    notice_store::{Notice, NoticeStore},
+    notify,
+};
 use crate::{controllers::engine::ContainerEngine, inventory::ContainerRecord};
 
 /// A stop to carry out.
@@ -37,16 +42,27 @@ pub struct StopOrder {
     pub notice: NotifySpec,
 }
 
+/// Whether a stop was started.
+#[derive(Debug)]
+pub enum StopStart {
+    /// It runs in the background.
+    Started,
+    /// The container's stop was already in progress.
+    InProgress,
+    /// Its event could not be remembered first, so it was not issued.
+    CannotRemember(std::io::Error),
+}
+
 /// Starts `order` unless the container's stop is already in progress. The stop's event is
 /// remembered before the stop is issued (see `ledger`); when that cannot be written the stop
 /// is not issued.
 pub fn stop_in_background<E: ContainerEngine>(
     context: &Arc<LifecycleContext<E>>,
     order: StopOrder,
-) {
+) -> StopStart {
     let id = order.record.info.id.clone();
     if !context.stopping.begin(&id) {
-        return;
+        return StopStart::InProgress;
     }
     if let Err(error) = super::ledger::begin(
         context,
@@ -57,7 +73,7 @@ pub fn stop_in_background<E: ContainerEngine>(
     ) {
         tracing::warn!(%error, container = %order.record.info.name, "cannot remember the stop; held back");
         context.stopping.end(&id);
-        return;
+        return StopStart::CannotRemember(error);
     }
     let context = context.clone();
     context.tasks.clone().spawn(async move {
@@ -82,8 +98,16 @@ pub fn stop_in_background<E: ContainerEngine>(
             let proc_root = context.proc_root.clone();
             let record = order.record.clone();
             let notice = order.notice.clone();
+            let notices = context.notices.clone();
+            let event = order.event;
             details["notice"] = tokio::task::spawn_blocking(move || {
-                notify_owner(&proc_root, &record, &notice, &text, pinned)
+                let owner = Owner {
+                    proc_root: &proc_root,
+                    record: &record,
+                    notify: &notice,
+                    notices: &notices,
+                };
+                notify_owner(&owner, event, &text, pinned)
             })
             .await
             .unwrap_or_else(|error| json!({ "error": error.to_string() }));
@@ -94,6 +118,7 @@ pub fn stop_in_background<E: ContainerEngine>(
         super::ledger::end(&context, &order.key);
         context.stopping.end(&id);
     });
+    StopStart::Started
 }
 
 /// SIGTERM, the grace period, SIGKILL (Docker's stop), then removal when asked (never forced:
@@ -133,15 +158,33 @@ async fn stop<E: ContainerEngine>(engine: &E, order: &StopOrder) -> (String, boo
     }
 }
 
+/// Whom a notice goes to and how.
+pub struct Owner<'a> {
+    /// `/proc`.
+    pub proc_root: &'a Path,
+    /// The container (and its owner).
+    pub record: &'a ContainerRecord,
+    /// The policy's `notify`.
+    pub notify: &'a NotifySpec,
+    /// Where notices are kept for `ds01ctl notices`.
+    pub notices: &'a NoticeStore,
+}
+
 /// Tells the owner on their terminals and in the alert file (through `pinned` when the
-/// container may have stopped); returns where it went, for the event. Blocking.
+/// container may have stopped), and keeps the notice for `ds01ctl notices`; returns where it
+/// went, for the event. Blocking.
 pub fn notify_owner(
-    proc_root: &Path,
-    record: &ContainerRecord,
-    notice: &NotifySpec,
+    owner: &Owner<'_>,
+    event: EventType,
     text: &str,
     pinned: Option<Result<PinnedDirectory, ContainerFsError>>,
 ) -> Value {
+    let Owner {
+        proc_root,
+        record,
+        notify: notice,
+        notices,
+    } = owner;
     let terminals = notice
         .tty
         .then(|| match ds01_host::users::user_id(&record.user) {
@@ -162,6 +205,14 @@ pub fn notify_owner(
         Some(Err(error)) => Err(error),
         None => notify::to_container_file(proc_root, record, &notice.container_file, text),
     };
+    notices.keep(&Notice {
+        user: &record.user,
+        event_type: event,
+        container: &record.info.name,
+        container_id: record.info.short_id(),
+        message: text,
+        at: jiff::Timestamp::now(),
+    });
     notify::delivery(terminals.as_ref(), &file)
 }
 
