@@ -151,12 +151,14 @@ async fn stopped_own_protected_and_in_progress_containers_are_refused_and_nothin
     let directory = tempfile::tempdir().expect("tempdir");
     let context = context(directory.path());
     let exited = add(&context, "c1", ContainerState::Exited, None);
-    let own = add(
-        &context,
-        "c2",
-        ContainerState::Running,
-        Some(("ds01.managed_by", "ds01-controller")),
-    );
+    // The controller's own container: known by the id it created, not by a label.
+    let own = add(&context, "c2", ContainerState::Running, None);
+    context
+        .inventory
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .own
+        .set("dcgmexporter/dcgm", Some("c2"));
     let protected = add(
         &context,
         "c3",
