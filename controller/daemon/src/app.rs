@@ -16,7 +16,7 @@ use crate::{
     health::Loops,
     instance_lock::{self, InstanceLock},
     inventory::{
-        SharedInventory,
+        InventoryWriter, SharedInventory,
         docker_watch::DockerWatch,
         file,
         gpu_watch::GpuWatch,
@@ -134,20 +134,21 @@ impl App {
         let (state, kept_aside) = StateFile::open(&flags.state_dir).map_err(anyhow::Error::from)?;
         let board = StatusBoard::default();
         report_state_file(kept_aside.as_ref(), &recorder, &board);
-        let inventory: SharedInventory = Arc::default();
-        inventory
+        let writer = InventoryWriter::default();
+        let inventory = writer.reader();
+        writer
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .baseline = file::load_baseline(&flags.inventory_path());
         let (changes, _) = broadcast::channel(4096);
         let changes_for_file = changes.subscribe();
         let changes_for_controllers = changes.subscribe();
-        let nvml = init_gpus(&flags, &inventory);
+        let nvml = init_gpus(&flags, &writer);
         let loops = Loops::default();
         let docker_observed = CancellationToken::new();
         let gpus_observed = CancellationToken::new();
         let observer = Arc::new(Observer {
-            inventory: inventory.clone(),
+            inventory: writer.clone(),
             recorder: recorder.clone(),
             proc_root: "/proc".into(),
             changes: changes.clone(),
@@ -162,7 +163,7 @@ impl App {
         };
         let gpu_watch = GpuWatch {
             nvml,
-            inventory: inventory.clone(),
+            inventory: writer,
             recorder: recorder.clone(),
             proc_root: "/proc".into(),
             interval: flags.gpu_poll_interval.std(),

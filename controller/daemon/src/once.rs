@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     app::App,
     controllers::{self, status::StatusBoard},
-    inventory::{gpu_watch, writer},
+    inventory::{attribution, writer},
 };
 
 /// The longest `--once` waits for the controllers' single pass.
@@ -32,7 +32,7 @@ pub async fn once(mut app: App) -> anyhow::Result<ExitCode> {
     if let Some(nvml) = gpu_watch.nvml.clone() {
         let (snapshot, processes) = tokio::task::spawn_blocking(move || {
             let snapshot = nvml.snapshot();
-            let processes = gpu_watch::attribute(&snapshot, std::path::Path::new("/proc"));
+            let processes = attribution::attribute(&snapshot, std::path::Path::new("/proc"));
             (snapshot, processes)
         })
         .await
@@ -44,7 +44,8 @@ pub async fn once(mut app: App) -> anyhow::Result<ExitCode> {
         Err(error) => Err(error),
     };
     {
-        let mut state = app
+        let mut state = docker_watch
+            .observer
             .inventory
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::{
     config::{Flags, GpuBackend},
-    inventory::SharedInventory,
+    inventory::InventoryWriter,
     recorder::Recorder,
     spec_store::{ApplyOutcome, SpecStore},
 };
@@ -57,7 +57,7 @@ pub fn apply_startup_specs(
 }
 
 /// Loads NVML as `--gpu-backend` asks, recording the backend and its error.
-pub fn init_gpus(flags: &Flags, inventory: &SharedInventory) -> Option<Arc<NvmlGpus>> {
+pub fn init_gpus(flags: &Flags, inventory: &InventoryWriter) -> Option<Arc<NvmlGpus>> {
     let mut state = inventory
         .write()
         .unwrap_or_else(std::sync::PoisonError::into_inner);

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use super::{
     ApiState, Peer,
-    routes::{Failure, body_bytes, forbidden},
+    failure::{Failure, body_bytes, forbidden},
 };
 use crate::spec_store::{ApplyOutcome, SpecStoreError};
 use ds01_spec::EventType;

@@ -19,8 +19,8 @@ use futures::StreamExt;
 
 use super::{
     ApiState, Peer,
+    failure::Failure,
     history::{self, History, ReadSlot, Selection, Source},
-    routes::Failure,
 };
 
 /// How long a request waits for a free history reader.

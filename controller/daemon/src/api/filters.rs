@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use axum::http::StatusCode;
 
-use super::routes::Failure;
+use super::failure::Failure;
 use crate::inventory::{ContainerRecord, Inventory};
 
 /// The filters of one request.

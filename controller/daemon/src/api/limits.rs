@@ -20,7 +20,7 @@ use ds01_spec::{
 };
 use serde::Deserialize;
 
-use super::{ApiState, routes::Failure};
+use super::{ApiState, failure::Failure};
 use crate::controllers::lifecycle::members::read_members;
 
 /// The longest all members files of the policy may take to read.

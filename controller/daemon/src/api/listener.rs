@@ -23,7 +23,7 @@ use super::{
     AdminPolicy, Peer,
     auth::Credentials,
     budget::{BodyBudget, MAX_BODY_BYTES_PER_USER},
-    routes::Failure,
+    failure::Failure,
 };
 use crate::connections::{self, Slots};
 

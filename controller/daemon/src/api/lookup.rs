@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 
-use super::routes::Failure;
+use super::failure::Failure;
 use crate::inventory::{ContainerRecord, Inventory};
 
 /// The one container `wanted` names.

@@ -5,6 +5,7 @@ mod apply;
 mod auth;
 mod budget;
 mod events;
+mod failure;
 mod filters;
 mod gpu_views;
 mod history;
@@ -14,6 +15,7 @@ mod lookup;
 mod notices;
 mod redact;
 mod routes;
+mod state;
 mod status;
 mod stop;
 mod views;
@@ -24,7 +26,7 @@ use tokio::net::UnixListener;
 use tokio_util::sync::CancellationToken;
 
 pub use auth::AdminPolicy;
-pub use routes::ApiState;
+pub use state::ApiState;
 
 /// Who is on the other end of a connection: SO_PEERCRED read once at accept, the name and
 /// admin status resolved then (see `auth`).

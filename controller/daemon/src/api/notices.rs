@@ -13,7 +13,7 @@ use ds01_spec::api::{NoticeList, NoticesSeenRequest, NoticesSeenResponse};
 
 use super::{
     ApiState, Peer,
-    routes::{Failure, body_bytes},
+    failure::{Failure, body_bytes},
 };
 
 /// Whether `all=true` was asked for; anything else is refused.

@@ -15,7 +15,7 @@ use ds01_spec::api::{MAX_STOP_REASON_CHARS, StopRequest, StopResponse};
 
 use super::{
     ApiState, Peer,
-    routes::{Failure, body_bytes, forbidden_to},
+    failure::{Failure, body_bytes, forbidden_to},
 };
 use crate::controllers::lifecycle::manual::{self, ManualStopError};
 

@@ -17,8 +17,8 @@ use ds01_spec::api::{
 };
 use serde_json::Value;
 
-use super::{ApiState, Peer, filters::WorkloadFilter, routes::Failure};
-use crate::inventory::{ContainerRecord, Inventory, gpu_watch::Placement};
+use super::{ApiState, Peer, failure::Failure, filters::WorkloadFilter};
+use crate::inventory::{ContainerRecord, Inventory, attribution::Placement};
 
 /// The lifecycle controller's facts about a container, typed; `None` when there are none or
 /// they do not have the shape of [`ContainerLifecycleView`].

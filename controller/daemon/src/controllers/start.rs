@@ -10,13 +10,13 @@ use ds01_spec::Kind;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{
-    dcgm::executor::{DcgmContext, DcgmReconciler},
+    dcgm::{context::DcgmContext, executor::DcgmReconciler},
     lifecycle::{
-        executor::{LifecycleContext, LifecycleReconciler},
         observe::LatestSamples,
         preview::PreviewSources,
         signals::Sampler,
         view::LifecycleViews,
+        {context::LifecycleContext, executor::LifecycleReconciler},
     },
     orphans::executor::{OrphanContext, OrphanReconciler},
     status::StatusBoard,
@@ -131,7 +131,7 @@ pub fn start(
         recorder: shared.recorder.clone(),
         board: shared.board.clone(),
         maintenance: maintenance.clone(),
-        state: state.section(super::dcgm::executor::SECTION),
+        state: state.section(super::dcgm::context::SECTION),
         dry_run: shared.flags.dry_run,
     };
     // labhost: the exporters' ids are known as the controller's own before any pass runs.
@@ -167,7 +167,7 @@ pub fn start(
         inventory: shared.inventory.clone(),
         recorder: shared.recorder.clone(),
         board: shared.board.clone(),
-        state: state.section(super::lifecycle::executor::SECTION),
+        state: state.section(super::lifecycle::context::SECTION),
         engine: super::engine::Docker::new(docker()?),
         sampler: std::sync::Mutex::new(Sampler::default()),
         samples: LatestSamples::default(),
@@ -175,7 +175,7 @@ pub fn start(
         proc_root: "/proc".into(),
         dry_run: shared.flags.dry_run,
         views: LifecycleViews::default(),
-        stopping: super::lifecycle::stop::Stopping::default(),
+        stopping: super::lifecycle::context::Stopping::default(),
         tasks: TaskTracker::new(),
         notices: super::lifecycle::notice_store::NoticeStore::new(&state),
     };

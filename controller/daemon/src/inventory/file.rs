@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::{Serialize, Serializer, ser::SerializeMap};
 use serde_json::Value;
 
-use super::{Inventory, gpu_watch::Placement};
+use super::{Inventory, attribution::Placement};
 
 /// A time as the file writes it: RFC 3339 UTC with milliseconds, or `null`.
 struct Millis(Option<jiff::Timestamp>);
@@ -144,7 +144,7 @@ impl Serialize for HostProcesses<'_> {
     }
 }
 
-fn gpu_process(process: &super::gpu_watch::AttributedProcess) -> GpuProcessEntry<'_> {
+fn gpu_process(process: &super::attribution::AttributedProcess) -> GpuProcessEntry<'_> {
     let container = match &process.placement {
         Placement::Container { id, .. } => Some(id.get(..12).unwrap_or(id)),
         _ => None,

@@ -17,7 +17,7 @@ use serde_json::json;
 use tokio::sync::broadcast;
 
 use super::{
-    SharedInventory, classify,
+    InventoryWriter, classify,
     store::{BaselineEntry, ContainerRecord, Transition},
 };
 use crate::recorder::Recorder;
@@ -36,7 +36,7 @@ pub enum Change {
 /// Writes observations into the inventory and reports transitions.
 pub struct Observer {
     /// Where containers are recorded.
-    pub inventory: SharedInventory,
+    pub inventory: InventoryWriter,
     /// Where events go.
     pub recorder: Arc<Recorder>,
     /// `/proc`, for the init process's uid.

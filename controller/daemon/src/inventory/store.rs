@@ -1,9 +1,6 @@
 //! The inventory store: one writer per source, many readers (controllers, the API, the file).
 
-use std::{
-    collections::BTreeMap,
-    sync::{Arc, RwLock},
-};
+use std::{collections::BTreeMap, sync::Arc};
 
 use ds01_host::{ContainerInfo, gpu::GpuSnapshot};
 use serde::Serialize;
@@ -97,7 +94,7 @@ pub struct Inventory {
     /// Latest GPU snapshot.
     pub gpus: GpuSnapshot,
     /// Every GPU process of the latest snapshot, attributed.
-    pub gpu_processes: Vec<super::gpu_watch::AttributedProcess>,
+    pub gpu_processes: Vec<super::attribution::AttributedProcess>,
     /// Docker source health.
     pub docker: DockerHealth,
     /// GPU source health.
@@ -130,8 +127,8 @@ pub struct BaselineEntry {
 /// How many removed containers are remembered.
 const REMOVED_REMEMBERED: usize = 10_000;
 
-/// The inventory shared between its writers and readers.
-pub type SharedInventory = Arc<RwLock<Inventory>>;
+/// What readers of the inventory hold (read access only).
+pub type SharedInventory = super::shared::InventoryReader;
 
 /// What changed for one container.
 #[derive(Clone, Debug, PartialEq, Eq)]

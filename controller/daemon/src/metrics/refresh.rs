@@ -11,7 +11,7 @@ use super::{
 use crate::{
     controllers::status::StatusBoard,
     health::Loops,
-    inventory::{SharedInventory, gpu_watch::Placement},
+    inventory::{SharedInventory, attribution::Placement},
     spec_store::SpecStore,
 };
 

@@ -6,8 +6,8 @@ use ds01_spec::{DcgmExporterSpec, EventType, PullPolicy};
 use serde_json::json;
 
 use super::{
+    context::DcgmContext,
     desired::desired_container,
-    executor::DcgmContext,
     plan::{Memory, Observed, Step},
 };
 

@@ -11,37 +11,12 @@ use serde_json::json;
 
 use super::{
     act::{act, remember_outcome},
+    context::DcgmContext,
     desired::{MANAGED_BY, SPEC_HASH, spec_hash},
     health,
     plan::{Memory, Observed, ObservedContainer, Plan, plan},
 };
-use crate::{
-    controllers::status::StatusBoard, inventory::SharedInventory, recorder::Recorder,
-    spec_store::SpecStore, state_file::Section,
-};
-
-/// State-file section of this controller.
-pub const SECTION: &str = "dcgmExporter";
-
-/// What the reconciler works with.
-pub struct DcgmContext {
-    /// Docker (reconnected on demand).
-    pub docker: tokio::sync::Mutex<DockerClient>,
-    /// Applied specs.
-    pub store: Arc<tokio::sync::Mutex<SpecStore>>,
-    /// GPUs and containers as observed.
-    pub inventory: SharedInventory,
-    /// Events.
-    pub recorder: Arc<Recorder>,
-    /// Reported status.
-    pub board: StatusBoard,
-    /// Held while a GPU maintenance action runs (exporter restarts, GPU resets).
-    pub maintenance: Arc<tokio::sync::Mutex<()>>,
-    /// Persistent memory.
-    pub state: Section<Memory>,
-    /// `--dry-run`: decide and record, change nothing.
-    pub dry_run: bool,
-}
+use crate::inventory::SharedInventory;
 
 /// Reconciles one `DcgmExporter` resource, keyed by its name.
 pub struct DcgmReconciler(pub Arc<DcgmContext>);

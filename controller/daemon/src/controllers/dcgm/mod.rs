@@ -1,6 +1,7 @@
 //! DcgmExporter: "the DCGM exporter must run".
 
 pub mod act;
+pub mod context;
 pub mod desired;
 pub mod executor;
 pub mod health;

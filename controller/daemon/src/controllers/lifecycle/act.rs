@@ -10,7 +10,7 @@ use ds01_spec::{ContainerLifecyclePolicySpec, EventType};
 use serde_json::{Value, json};
 
 use super::{
-    executor::LifecycleContext,
+    context::LifecycleContext,
     messages,
     pass::Decision,
     plan::{Expected, LimitKind, Step, WarnTrigger},

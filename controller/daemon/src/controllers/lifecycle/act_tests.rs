@@ -11,11 +11,12 @@ use tokio_util::task::TaskTracker;
 
 use super::{
     act::execute,
-    executor::{LifecycleContext, SECTION},
+    context::Stopping,
+    context::{LifecycleContext, SECTION},
     members::MembersFiles,
     pass::Decision,
     plan::{Expected, Memory, Plan, Sample, Step},
-    stop::{StopOrder, Stopping, stop_in_background},
+    stop::{StopOrder, stop_in_background},
 };
 use crate::{
     controllers::{
@@ -55,7 +56,7 @@ pub(super) fn context(directory: &std::path::Path) -> Arc<LifecycleContext<Recor
         store: Arc::new(tokio::sync::Mutex::new(
             SpecStore::open(directory).expect("store"),
         )),
-        inventory: Arc::default(),
+        inventory: crate::inventory::SharedInventory::default(),
         recorder: Arc::new(Recorder::new(None, false)),
         board: StatusBoard::default(),
         state: state.section(SECTION),

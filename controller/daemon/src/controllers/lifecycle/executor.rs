@@ -1,68 +1,21 @@
 //! The ContainerLifecyclePolicy reconciler: observe every container, plan the pass
 //! (`pass::plan_pass`), remember, perform — every `sampleInterval` and at every exact deadline.
 
-use std::{collections::HashSet, path::PathBuf, sync::Arc, time::Duration};
+use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use ds01_runtime::{Action, ReconcileError, Reconciler};
 use ds01_spec::{ContainerLifecyclePolicySpec, Kind, PolicyMode, SpecBody};
 use serde_json::json;
-use tokio_util::task::TaskTracker;
-
-pub use super::view::LifecycleViews;
 
 use super::{
-    members::MembersFiles,
-    observe::{self, LatestSamples},
+    context::LifecycleContext,
+    observe,
     pass::{Observation, PassInput, PassPlan, Recordable, plan_pass, requeue_after},
     plan::Memory,
-    signals::{SampleSettings, Sampler},
-    stop::Stopping,
+    signals::SampleSettings,
     view::view,
 };
-use crate::{
-    controllers::{engine::ContainerEngine, status::StatusBoard},
-    inventory::SharedInventory,
-    recorder::Recorder,
-    spec_store::SpecStore,
-    state_file::Section,
-};
-
-/// The state file section of lifecycle memory, keyed `policy/container-id`.
-pub const SECTION: &str = "containerLifecycle";
-
-/// What the reconciler works with.
-pub struct LifecycleContext<E> {
-    /// Applied specs.
-    pub store: Arc<tokio::sync::Mutex<SpecStore>>,
-    /// Observations.
-    pub inventory: SharedInventory,
-    /// Events.
-    pub recorder: Arc<Recorder>,
-    /// Reported status.
-    pub board: StatusBoard,
-    /// Persistent memory (idle-since, warnings sent).
-    pub state: Section<Memory>,
-    /// The container engine.
-    pub engine: E,
-    /// Signal deltas.
-    pub sampler: std::sync::Mutex<Sampler>,
-    /// The latest sample of each container (for previews).
-    pub samples: LatestSamples,
-    /// Members files, with their last good reading.
-    pub members: MembersFiles,
-    /// `/proc`.
-    pub proc_root: PathBuf,
-    /// `--dry-run`.
-    pub dry_run: bool,
-    /// What `describe container` and `get containers` show, by container id.
-    pub views: LifecycleViews,
-    /// Containers whose stop runs in the background.
-    pub stopping: Stopping,
-    /// Background stops and deliveries, drained at shutdown.
-    pub tasks: TaskTracker,
-    /// Notices kept for `ds01ctl notices`.
-    pub notices: super::notice_store::NoticeStore,
-}
+use crate::controllers::engine::ContainerEngine;
 
 /// Reconciles one `ContainerLifecyclePolicy`, keyed by name, over every container.
 pub struct LifecycleReconciler<E>(pub Arc<LifecycleContext<E>>);

@@ -8,9 +8,12 @@ use std::collections::HashSet;
 use serde_json::json;
 
 use super::{
-    executor::LifecycleContext,
+    context::LifecycleContext,
     plan::{Memory, UnrecordedStop},
 };
+
+/// Ledger keys of manual stops (a policy's keys start with its name, a DNS label, never `@`).
+pub const MANUAL_KEY_PREFIX: &str = "@manual/";
 
 /// Remembers a stop's event before the stop is issued.
 ///
@@ -147,7 +150,7 @@ pub fn forget_gone<E>(context: &LifecycleContext<E>, policy: &str, present: &Has
 pub fn settle_manual<E>(context: &LifecycleContext<E>, keys: &[String]) {
     let mut settled = Vec::new();
     for key in keys {
-        let Some(id) = key.strip_prefix(super::manual::KEY_PREFIX) else {
+        let Some(id) = key.strip_prefix(MANUAL_KEY_PREFIX) else {
             continue;
         };
         if context.stopping.contains(id) {

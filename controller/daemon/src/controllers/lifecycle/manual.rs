@@ -18,14 +18,13 @@ use ds01_spec::{ContainerLifecyclePolicySpec, EventType, Kind, Scope, SpecBody, 
 use serde_json::json;
 
 use super::{
-    executor::LifecycleContext,
+    context::LifecycleContext,
     messages,
     stop::{StopOrder, StopStart, stop_in_background},
 };
 use crate::{controllers::engine::ContainerEngine, inventory::ContainerRecord};
 
-/// Ledger keys of manual stops (a policy's keys start with its name, a DNS label, never `@`).
-pub const KEY_PREFIX: &str = "@manual/";
+pub use super::ledger::MANUAL_KEY_PREFIX as KEY_PREFIX;
 
 /// Why a manual stop was refused.
 #[derive(Debug, thiserror::Error)]

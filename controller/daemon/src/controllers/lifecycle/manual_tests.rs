@@ -40,8 +40,8 @@ fn add(
         owner_conflict: None,
         detected_at: jiff::Timestamp::from_second(1_800_000_000).expect("time"),
     });
-    let mut inventory = context
-        .inventory
+    let writer = context.inventory.writer_for_tests();
+    let mut inventory = writer
         .write()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     inventory.containers.insert(id.to_owned(), record.clone());

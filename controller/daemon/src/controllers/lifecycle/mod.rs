@@ -6,6 +6,8 @@
 //! `ds01ctl stop`, `notice_store` keeps notices for `ds01ctl notices`.
 
 pub mod act;
+pub mod context;
+pub mod decision;
 mod dry_run_once;
 pub mod executor;
 pub mod ledger;

@@ -5,6 +5,8 @@ use ds01_spec::{
     resolve::{LimitSource, Sourced},
 };
 
+use ds01_spec::OnIdle;
+
 use super::*;
 
 fn at(seconds: i64) -> Timestamp {

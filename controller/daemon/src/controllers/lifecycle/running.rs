@@ -5,7 +5,10 @@ use std::time::Duration;
 use ds01_spec::{OnIdle, resolve::ResolvedLimits};
 use jiff::Timestamp;
 
-use super::plan::{LimitKind, Plan, Sample, Step, Subject, Upcoming, add, idle_action};
+use super::{
+    decision::{Plan, Sample, Step, Subject, Upcoming, add, idle_action},
+    memory::LimitKind,
+};
 
 /// Why a sample does not count as idle: an active signal, or unknown ones.
 enum Reading {

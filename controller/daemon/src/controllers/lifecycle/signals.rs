@@ -167,7 +167,7 @@ pub fn gpu_signal(
                 .gpu_processes
                 .iter()
                 .filter(|process| process.parent_gpu_uuid == *uuid)
-                .filter(|process| matches!(&process.placement, crate::inventory::gpu_watch::Placement::Container { id, .. } if *id == record.info.id))
+                .filter(|process| matches!(&process.placement, crate::inventory::attribution::Placement::Container { id, .. } if *id == record.info.id))
                 .map(|process| process.identity.pid)
                 .collect();
             let samples: Vec<u32> = gpu

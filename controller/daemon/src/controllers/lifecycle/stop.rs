@@ -12,7 +12,7 @@ use ds01_spec::{EventType, NotifySpec};
 use serde_json::{Value, json};
 
 use super::{
-    executor::LifecycleContext,
+    context::LifecycleContext,
     messages,
     notice_store::{Notice, NoticeStore},
     notify,
@@ -214,35 +214,4 @@ pub fn notify_owner(
         at: jiff::Timestamp::now(),
     });
     notify::delivery(terminals.as_ref(), &file)
-}
-
-/// Containers whose stop is in progress (shared with the background stop tasks).
-#[derive(Clone, Debug, Default)]
-pub struct Stopping(Arc<std::sync::Mutex<std::collections::HashSet<String>>>);
-
-impl Stopping {
-    /// Marks `id` as being stopped; `false` when it already is.
-    pub fn begin(&self, id: &str) -> bool {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(id.to_owned())
-    }
-
-    /// The stop of `id` is over.
-    pub fn end(&self, id: &str) {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(id);
-    }
-
-    /// Whether `id` is being stopped.
-    #[must_use]
-    pub fn contains(&self, id: &str) -> bool {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .contains(id)
-    }
 }

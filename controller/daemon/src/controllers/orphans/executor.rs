@@ -17,7 +17,7 @@ use super::plan::{
 };
 use crate::{
     controllers::status::StatusBoard,
-    inventory::{SharedInventory, gpu_watch},
+    inventory::{SharedInventory, attribution},
     recorder::Recorder,
     spec_store::SpecStore,
     state_file::Section,
@@ -182,14 +182,14 @@ fn observe(context: &OrphanContext, memory: &Memory) -> Result<Observed, Unobser
             // ghost, whatever the snapshot said.
             placement: match &process.placement {
                 _ if !exists(&context.proc_root, process.identity) => Placement::Ghost,
-                gpu_watch::Placement::Container { id, nested } => Placement::Container(
+                attribution::Placement::Container { id, nested } => Placement::Container(
                     std::iter::once(id.clone())
                         .chain(nested.iter().cloned())
                         .collect(),
                 ),
-                gpu_watch::Placement::Foreign { cgroup } => Placement::Foreign(cgroup.clone()),
-                gpu_watch::Placement::Host => Placement::Host,
-                gpu_watch::Placement::Ghost => Placement::Ghost,
+                attribution::Placement::Foreign { cgroup } => Placement::Foreign(cgroup.clone()),
+                attribution::Placement::Host => Placement::Host,
+                attribution::Placement::Ghost => Placement::Ghost,
             },
             uid: process.uid,
             user: process.user.clone(),
