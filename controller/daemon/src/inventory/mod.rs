@@ -12,5 +12,5 @@ pub mod shared;
 pub mod store;
 pub mod writer;
 
-pub use shared::InventoryWriter;
-pub use store::{ContainerRecord, HostProcessRecord, Inventory, SharedInventory};
+pub use shared::{InventoryWriter, SharedInventory};
+pub use store::{ContainerRecord, HostProcessRecord, Inventory};

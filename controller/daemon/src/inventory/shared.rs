@@ -6,6 +6,9 @@ use std::sync::{Arc, LockResult, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::store::Inventory;
 
+/// What readers of the inventory hold (read access only).
+pub type SharedInventory = InventoryReader;
+
 /// Read access to the inventory (a snapshot is taken under the read lock).
 #[derive(Clone, Debug, Default)]
 pub struct InventoryReader(Arc<RwLock<Inventory>>);

@@ -127,8 +127,6 @@ pub struct BaselineEntry {
 /// How many removed containers are remembered.
 const REMOVED_REMEMBERED: usize = 10_000;
 
-/// What readers of the inventory hold (read access only).
-pub type SharedInventory = super::shared::InventoryReader;
 
 /// What changed for one container.
 #[derive(Clone, Debug, PartialEq, Eq)]
