@@ -127,7 +127,6 @@ pub struct BaselineEntry {
 /// How many removed containers are remembered.
 const REMOVED_REMEMBERED: usize = 10_000;
 
-
 /// What changed for one container.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Transition {

@@ -12,7 +12,31 @@ use super::{
 };
 
 /// Why a step failed: the Ready condition's reason and Docker's error, verbatim.
-pub type Failure = (&'static str, String);
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}: {error}")]
+pub struct Failure {
+    /// The Ready condition's reason (`DockerError`, `ImageUnavailable`, `GpuMaintenance`, …).
+    pub reason: &'static str,
+    /// What went wrong, Docker's own words where Docker refused.
+    pub error: String,
+}
+
+impl Failure {
+    /// A failure with this reason.
+    #[must_use]
+    pub fn new(reason: &'static str, error: impl Into<String>) -> Self {
+        Failure {
+            reason,
+            error: error.into(),
+        }
+    }
+
+    /// Docker refused or failed: its error chain, verbatim.
+    #[must_use]
+    pub fn docker(error: &DockerError) -> Self {
+        Failure::new("DockerError", ds01_runtime::error_chain(error))
+    }
+}
 
 fn short(id: &str) -> &str {
     id.get(..12).unwrap_or(id)
@@ -64,12 +88,12 @@ pub async fn act(
         return Ok(());
     }
     let Ok(_maintenance) = context.maintenance.try_lock() else {
-        return Err((
+        return Err(Failure::new(
             "GpuMaintenance",
-            "another GPU maintenance action started; retrying".to_owned(),
+            "another GPU maintenance action started; retrying",
         ));
     };
-    let docker_failed = |error: DockerError| ("DockerError", ds01_runtime::error_chain(&error));
+    let docker_failed = |error: DockerError| Failure::docker(&error);
     let existing = observed
         .container
         .as_ref()
@@ -134,12 +158,12 @@ async fn ensure_image(client: &DockerClient, spec: &DcgmExporterSpec) -> Result<
     let present = client
         .image_present(&spec.image)
         .await
-        .map_err(|error| ("DockerError", ds01_runtime::error_chain(&error)))?;
+        .map_err(|error| Failure::docker(&error))?;
     if present {
         return Ok(());
     }
     if spec.pull_policy == PullPolicy::Never {
-        return Err((
+        return Err(Failure::new(
             "ImageUnavailable",
             format!(
                 "image {} is not present and pullPolicy is Never",
@@ -148,7 +172,7 @@ async fn ensure_image(client: &DockerClient, spec: &DcgmExporterSpec) -> Result<
         ));
     }
     client.pull(&spec.image).await.map_err(|error| {
-        (
+        Failure::new(
             "ImageUnavailable",
             format!(
                 "image {} is not present and cannot be pulled: {}",
@@ -172,7 +196,7 @@ pub fn remember_outcome(
             memory.reported_error = None;
             None
         }
-        Err((reason, error)) => {
+        Err(Failure { reason, error }) => {
             memory.last_failure = Some(error.clone());
             memory.last_error = Some(error.clone());
             if memory.reported_error.as_deref() == Some(error.as_str()) {
@@ -198,10 +222,9 @@ mod tests {
     #[test]
     fn a_failure_is_reported_once_until_it_changes_or_an_action_succeeds() {
         let mut memory = Memory::default();
-        let refused: Result<(), Failure> = Err((
+        let refused: Result<(), Failure> = Err(Failure::new(
             "DockerError",
-            "docker create x failed: Docker responded with status code 400: No command specified"
-                .to_owned(),
+            "docker create x failed: Docker responded with status code 400: No command specified",
         ));
         let first = remember_outcome(&mut memory, &Step::Create, &refused).expect("reported");
         assert_eq!(first["action"], "create");
@@ -217,7 +240,7 @@ mod tests {
                 .as_deref()
                 .is_some_and(|error| error.contains("No command"))
         );
-        let other: Result<(), Failure> = Err(("ImageUnavailable", "gone".to_owned()));
+        let other: Result<(), Failure> = Err(Failure::new("ImageUnavailable", "gone"));
         assert!(remember_outcome(&mut memory, &Step::Create, &other).is_some());
         assert_eq!(remember_outcome(&mut memory, &Step::Create, &Ok(())), None);
         assert_eq!(memory.last_error, None);

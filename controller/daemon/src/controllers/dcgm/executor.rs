@@ -100,11 +100,11 @@ impl Reconciler<String> for DcgmReconciler {
                 details["container"] = json!(spec.container_name);
                 context.recorder.emit(EventType::DcgmFailed, None, details);
             }
-            if let Err((reason, message)) = outcome {
+            if let Err(failure) = outcome {
                 decided.ready = super::plan::Condition {
                     status: "False",
-                    reason,
-                    message,
+                    reason: failure.reason,
+                    message: failure.error,
                 };
                 decided.requeue_after = decided
                     .requeue_after
