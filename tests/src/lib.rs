@@ -3,7 +3,9 @@
 //! when the test fails, and the project's real binaries.
 
 pub mod binaries;
+pub mod cli_fixtures;
 pub mod daemon;
+pub mod dcgm_fixtures;
 pub mod deploy;
 pub mod engine;
 pub mod host_process;

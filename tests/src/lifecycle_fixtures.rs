@@ -1,21 +1,15 @@
-//! Fixtures of the lifecycle notice and manual-stop tests: a policy with limits for one user,
+//! Fixtures of the lifecycle tests: a policy with limits for one user,
 //! a controller every local user can reach, alert files, events of one container.
 
 use std::{os::unix::fs::PermissionsExt, time::Duration};
 
 use serde_json::Value;
 
-use crate::{ContainerRequest, Daemon, DaemonOptions};
+use crate::{ContainerRequest, Daemon, DaemonOptions, TestScope};
 
 /// How long lifecycle notice tests wait for an effect.
 pub const WAIT: Duration = Duration::from_secs(30);
-/// Runs a command as uid/gid 65534 (`nobody`) without supplementary groups.
-pub const NOBODY: [&str; 4] = [
-    "setpriv",
-    "--reuid=65534",
-    "--regid=65534",
-    "--clear-groups",
-];
+pub use crate::cli_fixtures::NOBODY;
 
 /// Writes `lifecycle.yaml` in `directory`: a policy `lab` (sample interval 1 s, scope all, no
 /// default limits) giving `user` these limits (startupGrace 0 s, stopGracePeriod 1 s unless
@@ -38,10 +32,7 @@ pub fn policy(directory: &std::path::Path, user: &str, limits: &str, extra: &str
 /// A controller whose socket every local user can reach.
 #[must_use]
 pub fn started() -> Daemon {
-    let daemon = Daemon::start(DaemonOptions::default());
-    daemon.wait_for_socket(WAIT);
-    let _ = std::fs::set_permissions(daemon.root(), std::fs::Permissions::from_mode(0o755));
-    daemon
+    crate::cli_fixtures::started_for_everyone(DaemonOptions::default())
 }
 
 /// `ds01ctl apply -f path`, which must succeed.
@@ -99,4 +90,27 @@ fn time(value: &Value) -> jiff::Timestamp {
 #[must_use]
 pub fn seconds_between(from: &Value, to: &Value) -> f64 {
     time(to).duration_since(time(from)).as_secs_f64()
+}
+
+/// When an event was written.
+#[must_use]
+pub fn at(event: &Value) -> jiff::Timestamp {
+    event["timestamp"]
+        .as_str()
+        .and_then(|text| text.parse().ok())
+        .expect("timestamp")
+}
+
+/// When a stop was issued (its event is written once Docker has stopped the container).
+#[must_use]
+pub fn issued(event: &Value) -> jiff::Timestamp {
+    event["details"]["issued_at"]
+        .as_str()
+        .and_then(|text| text.parse().ok())
+        .expect("issued_at")
+}
+
+/// Whether the container no longer exists.
+pub async fn gone(scope: &TestScope, id: &str) -> bool {
+    scope.docker.inspect_container(id, None).await.is_err()
 }

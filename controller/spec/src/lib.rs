@@ -7,6 +7,7 @@ pub mod duration;
 pub mod events;
 pub mod kinds;
 pub mod limits_view;
+pub mod locations;
 pub mod names;
 mod newtype;
 pub mod parse;

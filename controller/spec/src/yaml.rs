@@ -15,9 +15,11 @@
 //! counts as a full copy of what it names. A "billion laughs" alias bomb therefore stops at
 //! the limit with an error that names it, before anything is copied past it.
 
-use std::{borrow::Cow, collections::HashMap, fmt};
+use std::{borrow::Cow, collections::HashMap};
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span, Tag};
+
+pub use crate::locations::{Locations, Position, join_index, join_key};
 use serde_json::{Map, Number, Value};
 
 /// Deepest nesting accepted; deeper input is refused rather than risking the stack.
@@ -79,81 +81,6 @@ impl Budget {
             bytes: before.bytes.saturating_sub(self.bytes),
         }
     }
-}
-
-/// A 1-based line and column in a source text.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Position {
-    /// Line, counting from 1.
-    pub line: usize,
-    /// Column in characters, counting from 1.
-    pub column: usize,
-}
-
-impl fmt::Display for Position {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.line, self.column)
-    }
-}
-
-impl From<saphyr_parser::Marker> for Position {
-    fn from(marker: saphyr_parser::Marker) -> Self {
-        Position {
-            line: marker.line(),
-            column: marker.col() + 1,
-        }
-    }
-}
-
-/// Where each field path of one document sits in the source.
-#[derive(Clone, Debug, Default)]
-pub struct Locations {
-    keys: HashMap<String, Position>,
-    values: HashMap<String, Position>,
-}
-
-impl Locations {
-    /// Position of the value at `path`, or of the nearest ancestor that has one.
-    #[must_use]
-    pub fn value(&self, path: &str) -> Option<Position> {
-        ancestors(path).find_map(|candidate| self.values.get(candidate).copied())
-    }
-
-    /// Position of the key of `path` (the field name), falling back to its value.
-    #[must_use]
-    pub fn key(&self, path: &str) -> Option<Position> {
-        self.keys.get(path).copied().or_else(|| self.value(path))
-    }
-}
-
-/// `a.b[0].c`, `a.b[0]`, `a.b`, `a`, `` in that order.
-fn ancestors(path: &str) -> impl Iterator<Item = &str> {
-    let mut next = Some(path);
-    std::iter::from_fn(move || {
-        let current = next?;
-        next = if current.is_empty() {
-            None
-        } else {
-            Some(current.rfind(['.', '[']).map_or("", |cut| &current[..cut]))
-        };
-        Some(current)
-    })
-}
-
-/// Appends a map key to a field path (`spec` + `defaults` = `spec.defaults`).
-#[must_use]
-pub fn join_key(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{path}.{key}")
-    }
-}
-
-/// Appends a sequence index to a field path (`spec.exemptions` + 0 = `spec.exemptions[0]`).
-#[must_use]
-pub fn join_index(path: &str, index: usize) -> String {
-    format!("{path}[{index}]")
 }
 
 /// A problem found while reading the YAML itself, before any typing.

@@ -18,7 +18,7 @@ use super::{
         view::LifecycleViews,
         {context::LifecycleContext, executor::LifecycleReconciler},
     },
-    orphans::executor::{OrphanContext, OrphanReconciler},
+    orphans::{context::OrphanContext, executor::OrphanReconciler},
     status::StatusBoard,
 };
 use crate::{
@@ -149,7 +149,7 @@ pub fn start(
         recorder: shared.recorder.clone(),
         board: shared.board.clone(),
         maintenance,
-        state: state.section(super::orphans::executor::SECTION),
+        state: state.section(super::orphans::context::SECTION),
         proc_root: "/proc".into(),
         docker: tokio::sync::Mutex::new(docker()?),
         dry_run: shared.flags.dry_run,

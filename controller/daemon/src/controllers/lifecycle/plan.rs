@@ -114,3 +114,7 @@ pub fn plan(
 #[cfg(test)]
 #[path = "plan_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "plan_more_tests.rs"]
+mod more_tests;

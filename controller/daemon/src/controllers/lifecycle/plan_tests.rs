@@ -9,11 +9,11 @@ use ds01_spec::OnIdle;
 
 use super::*;
 
-fn at(seconds: i64) -> Timestamp {
+pub(super) fn at(seconds: i64) -> Timestamp {
     Timestamp::from_second(1_800_000_000 + seconds).expect("timestamp")
 }
 
-fn limits(idle_seconds: Option<u64>, runtime_seconds: Option<u64>) -> ResolvedLimits {
+pub(super) fn limits(idle_seconds: Option<u64>, runtime_seconds: Option<u64>) -> ResolvedLimits {
     let set = |value| Sourced {
         value,
         source: LimitSource::Defaults,
@@ -33,7 +33,7 @@ fn limits(idle_seconds: Option<u64>, runtime_seconds: Option<u64>) -> ResolvedLi
     }
 }
 
-fn running(has_gpu: bool) -> Subject {
+pub(super) fn running(has_gpu: bool) -> Subject {
     Subject {
         state: ContainerState::Running,
         created_at: Some(at(-10)),
@@ -44,7 +44,7 @@ fn running(has_gpu: bool) -> Subject {
     }
 }
 
-fn expected(subject: &Subject) -> Expected {
+pub(super) fn expected(subject: &Subject) -> Expected {
     Expected {
         state: subject.state,
         started_at: subject.started_at,
@@ -52,7 +52,7 @@ fn expected(subject: &Subject) -> Expected {
     }
 }
 
-fn quiet() -> Sample {
+pub(super) fn quiet() -> Sample {
     Sample {
         gpu: Some(0.0),
         cpu: Some(0.5),
@@ -63,7 +63,7 @@ fn quiet() -> Sample {
 }
 
 /// Runs the planner every second from `from` to `to`, collecting (second, step).
-fn run(
+pub(super) fn run(
     subject: &Subject,
     limits: &ResolvedLimits,
     sample: impl Fn(i64) -> Sample,
@@ -409,88 +409,5 @@ fn stopped_and_never_started_containers_are_removed_after_their_holds() {
         )
         .next_deadline,
         Some(at(1800))
-    );
-}
-
-#[test]
-fn untouchable_containers_get_nothing_and_exemptions_are_reported_once() {
-    let mut protected = running(false);
-    protected.untouchable = Some("label ds01.protected=true".into());
-    assert!(run(&protected, &limits(Some(10), Some(10)), |_| quiet(), 0, 100).is_empty());
-    let mut exempt = limits(None, None);
-    exempt.exemptions.push(ds01_spec::Exemption {
-        user: "rita".into(),
-        exempt_from: vec![ds01_spec::ExemptFrom::Idle],
-        reason: "thesis".into(),
-        expires: None,
-    });
-    let steps = run(&running(false), &exempt, |_| quiet(), 0, 50);
-    assert_eq!(steps, [(0, Step::ReportExempt)]);
-}
-
-#[test]
-fn high_demand_shortens_the_idle_timeout() {
-    let limits = limits(Some(100), None);
-    let mut memory = Memory::default();
-    let mut stopped_at = None;
-    for second in 0..=60 {
-        let plan = plan(&running(false), &limits, &quiet(), &memory, 0.5, at(second));
-        if plan
-            .steps
-            .iter()
-            .any(|step| matches!(step, Step::Stop { .. }))
-        {
-            stopped_at = Some(second);
-            break;
-        }
-        memory = plan.memory;
-    }
-    assert_eq!(stopped_at, Some(50));
-}
-
-#[test]
-fn unknown_signals_hold_an_episode_without_ending_or_advancing_it() {
-    let limits = limits(Some(100), None);
-    let first = plan(
-        &running(false),
-        &limits,
-        &quiet(),
-        &Memory::default(),
-        1.0,
-        at(10),
-    );
-    assert_eq!(first.memory.idle_since, Some(at(10)));
-    // After a controller restart the counters are unknown for one sample.
-    let unknown = Sample {
-        cpu: None,
-        network: None,
-        ..quiet()
-    };
-    let held = plan(
-        &running(false),
-        &limits,
-        &unknown,
-        &first.memory,
-        1.0,
-        at(200),
-    );
-    assert!(
-        held.steps.is_empty(),
-        "no action on missing data, even past the deadline"
-    );
-    assert_eq!(held.memory.idle_since, Some(at(10)), "the episode is kept");
-    let resumed = plan(
-        &running(false),
-        &limits,
-        &quiet(),
-        &held.memory,
-        1.0,
-        at(201),
-    );
-    assert!(
-        resumed
-            .steps
-            .iter()
-            .any(|step| matches!(step, Step::Stop { .. }))
     );
 }

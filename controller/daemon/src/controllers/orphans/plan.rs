@@ -410,3 +410,7 @@ fn plan_resets(observed: &Observed, spec: &GpuOrphanPolicySpec, result: &mut Pla
 #[cfg(test)]
 #[path = "plan_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "plan_memory_tests.rs"]
+mod memory_tests;
