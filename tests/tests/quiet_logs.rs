@@ -79,6 +79,10 @@ async fn a_dry_run_controller_records_each_unchanged_decision_once_over_a_quiet_
         ..DaemonOptions::default()
     });
     daemon.wait_for_socket(WAIT);
+    // Removed once the controller knows it: a container it never saw is unknown, not dead.
+    daemon.wait_for_inventory(WAIT, "the vanished container", |inventory| {
+        inventory["containers"].get(&vanished[..12]).is_some()
+    });
     scope
         .docker
         .remove_container(

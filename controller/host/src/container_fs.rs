@@ -13,7 +13,7 @@
 
 use std::{
     io::{Read, Write},
-    os::fd::OwnedFd,
+    os::fd::{AsRawFd, OwnedFd},
     path::Path,
     time::SystemTime,
 };
@@ -199,20 +199,7 @@ impl ContainerRoot {
     pub fn append_as_owner(&self, path: &str, text: &str) -> Result<(), ContainerFsError> {
         let relative = relative(path)?;
         let _as_owner = FsIds::switch(self.uid, self.gid);
-        let fd = rustix::fs::openat2(
-            &self.root,
-            relative,
-            OFlags::WRONLY
-                | OFlags::APPEND
-                | OFlags::CREATE
-                | OFlags::NOFOLLOW
-                | OFlags::NOCTTY
-                | OFlags::NONBLOCK
-                | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o644),
-            RESOLVE,
-        )
-        .map_err(io(path))?;
+        let fd = open_for_append(&self.root, relative, path)?;
         write_regular(fd, path, text)
     }
 }
@@ -270,22 +257,64 @@ impl PinnedDirectory {
     /// As [`ContainerRoot::append_as_owner`].
     pub fn append_as_owner(&self, text: &str) -> Result<(), ContainerFsError> {
         let _as_owner = FsIds::switch(self.uid, self.gid);
-        let fd = rustix::fs::openat2(
-            &self.directory,
-            self.name.as_str(),
-            OFlags::WRONLY
-                | OFlags::APPEND
-                | OFlags::CREATE
-                | OFlags::NOFOLLOW
-                | OFlags::NOCTTY
-                | OFlags::NONBLOCK
-                | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o644),
-            RESOLVE,
-        )
-        .map_err(io(&self.path))?;
+        let fd = open_for_append(&self.directory, &self.name, &self.path)?;
         write_regular(fd, &self.path, text)
     }
+}
+
+/// Opens `relative` under `directory` for appending, never opening anything but a regular
+/// file: an existing entry is first opened as a bare `O_PATH` reference (which acts on nothing,
+/// not even a FIFO or a device), checked to be a regular file, and only then reopened for
+/// writing through that same reference; a missing one is created exclusively (a new regular
+/// file, nothing else can be created that way).
+fn open_for_append(
+    directory: &OwnedFd,
+    relative: &str,
+    path: &str,
+) -> Result<OwnedFd, ContainerFsError> {
+    const WRITE: OFlags = OFlags::WRONLY
+        .union(OFlags::APPEND)
+        .union(OFlags::NOCTTY)
+        .union(OFlags::NONBLOCK)
+        .union(OFlags::CLOEXEC);
+    for _ in 0..2 {
+        match rustix::fs::openat2(
+            directory,
+            relative,
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+            RESOLVE,
+        ) {
+            Ok(reference) => {
+                let stat = rustix::fs::fstat(&reference).map_err(io(path))?;
+                if rustix::fs::FileType::from_raw_mode(stat.st_mode)
+                    != rustix::fs::FileType::RegularFile
+                {
+                    return Err(ContainerFsError::NotRegular {
+                        path: path.to_owned(),
+                    });
+                }
+                let reopen = format!("/proc/self/fd/{}", reference.as_raw_fd());
+                return rustix::fs::open(reopen.as_str(), WRITE, Mode::empty()).map_err(io(path));
+            }
+            Err(rustix::io::Errno::NOENT) => match rustix::fs::openat2(
+                directory,
+                relative,
+                WRITE | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW,
+                Mode::from_raw_mode(0o644),
+                RESOLVE,
+            ) {
+                // Created between the two opens by someone else: look at it again.
+                Err(rustix::io::Errno::EXIST) => {}
+                created => return created.map_err(io(path)),
+            },
+            Err(errno) => return Err(io(path)(errno)),
+        }
+    }
+    Err(ContainerFsError::Io {
+        path: path.to_owned(),
+        source: std::io::Error::other("the file kept appearing and disappearing"),
+    })
 }
 
 fn write_regular(fd: OwnedFd, path: &str, text: &str) -> Result<(), ContainerFsError> {
@@ -322,5 +351,47 @@ impl Drop for FsIds {
     fn drop(&mut self) {
         nix::unistd::setfsuid(self.uid);
         nix::unistd::setfsgid(self.gid);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn directory(path: &Path) -> OwnedFd {
+        rustix::fs::open(
+            path,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .expect("open the directory")
+    }
+
+    #[test]
+    fn only_regular_files_are_opened_for_appending_and_a_missing_one_is_created() {
+        let temporary = tempfile::tempdir().expect("tempdir");
+        let root = directory(temporary.path());
+        nix::unistd::mkfifo(
+            &temporary.path().join("fifo"),
+            nix::sys::stat::Mode::from_bits_truncate(0o666),
+        )
+        .expect("mkfifo");
+        std::os::unix::fs::symlink("/etc/hostname", temporary.path().join("link"))
+            .expect("symlink");
+        std::fs::create_dir(temporary.path().join("dir")).expect("mkdir");
+        for (name, expected) in [("fifo", "not a regular file"), ("dir", "not a regular file")] {
+            let error = open_for_append(&root, name, name).expect_err(name).to_string();
+            assert!(error.contains(expected), "{name}: {error}");
+        }
+        // A symlink is refused (as a symlink, or as not a regular file), never followed.
+        assert!(open_for_append(&root, "link", "link").is_err());
+        let created = open_for_append(&root, "alerts", "alerts").expect("created");
+        write_regular(created, "alerts", "one\n").expect("write");
+        let again = open_for_append(&root, "alerts", "alerts").expect("opened");
+        write_regular(again, "alerts", "two\n").expect("append");
+        assert_eq!(
+            std::fs::read_to_string(temporary.path().join("alerts")).expect("read"),
+            "one\ntwo\n"
+        );
     }
 }

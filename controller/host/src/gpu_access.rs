@@ -97,10 +97,17 @@ impl GpuRequest {
     #[must_use]
     pub fn appended_env(&self) -> Option<String> {
         if !self.device_ids.is_empty() {
-            Some(self.device_ids.join(","))
+            Some(
+                self.device_ids
+                    .iter()
+                    .take(MAX_DEVICES)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )
         } else if self.count > 0 {
             Some(
-                (0..self.count)
+                (0..self.count.min(i64::try_from(MAX_DEVICES).unwrap_or(i64::MAX)))
                     .map(|index| index.to_string())
                     .collect::<Vec<_>>()
                     .join(","),
@@ -176,14 +183,29 @@ fn last_value<'a>(env: impl IntoIterator<Item = &'a str>, key: &str) -> Option<&
         .last()
 }
 
-/// Splits a device list: `a, b,,c` → `[a, b, c]`.
+/// The most devices read from one list (a label, an environment value, a device request):
+/// no server has more, and a user's label must not cost the controller more than this.
+pub const MAX_DEVICES: usize = 64;
+/// The longest device name read (a MIG UUID is 40 bytes).
+const MAX_DEVICE_BYTES: usize = 128;
+
+/// Splits a device list: `a, b,,c` → `[a, b, c]`, at most [`MAX_DEVICES`] distinct entries of
+/// at most 128 bytes each (the rest is not read: whoever wrote the list controls its size).
 fn split_list(value: &str) -> Vec<String> {
-    value
+    let mut devices: Vec<String> = Vec::new();
+    for part in value
         .split(',')
         .map(str::trim)
-        .filter(|part| !part.is_empty())
-        .map(str::to_owned)
-        .collect()
+        .filter(|part| !part.is_empty() && part.len() <= MAX_DEVICE_BYTES)
+    {
+        if devices.len() == MAX_DEVICES {
+            break;
+        }
+        if !devices.iter().any(|known| known == part) {
+            devices.push(part.to_owned());
+        }
+    }
+    devices
 }
 
 /// The devices an `NVIDIA_VISIBLE_DEVICES` value grants, per the hook's rules.
@@ -228,6 +250,7 @@ impl GpuAccess {
             .filter_map(|path| path.strip_prefix("/dev/nvidia"))
             .filter(|rest| !rest.is_empty() && rest.bytes().all(|byte| byte.is_ascii_digit()))
             .filter_map(|index| index.parse().ok())
+            .take(MAX_DEVICES)
             .collect();
         let claims = GPU_CLAIM_LABELS
             .iter()
@@ -238,6 +261,7 @@ impl GpuAccess {
                     label: key.to_owned(),
                 })
             })
+            .take(MAX_DEVICES)
             .collect();
         let mut access = GpuAccess {
             runtime: record.runtime.map(str::to_owned),

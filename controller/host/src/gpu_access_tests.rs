@@ -327,3 +327,31 @@ fn appended_env_follows_dockerd() {
         Some("0,GPU-x")
     );
 }
+
+#[test]
+fn a_huge_claim_label_or_count_is_read_only_up_to_the_cap() {
+    let label = "x,".repeat(100_000) + &"y".repeat(1000);
+    let mut labels = std::collections::BTreeMap::new();
+    for key in GPU_CLAIM_LABELS {
+        labels.insert((*key).to_owned(), label.clone());
+    }
+    let distinct: String = (0..1000).map(|n| format!("GPU-{n},")).collect();
+    labels.insert("ds01.gpu.uuid".to_owned(), distinct.clone());
+    let env = vec![format!("CUDA_VISIBLE_DEVICES={distinct}")];
+    let requests = vec![GpuRequest {
+        count: i64::MAX,
+        device_ids: Vec::new(),
+    }];
+    let record = GpuRecord {
+        runtime: Some("nvidia"),
+        requests,
+        env: &env,
+        device_paths: Vec::new(),
+        labels: &labels,
+    };
+    let access = GpuAccess::from_record(&record);
+    assert!(access.claims.len() <= MAX_DEVICES, "{}", access.claims.len());
+    assert_eq!(access.granted.len(), MAX_DEVICES);
+    assert!(access.cuda_visible.is_some_and(|list| list.len() == MAX_DEVICES));
+    assert!(access.requested.is_some_and(|value| value.len() < 1000));
+}

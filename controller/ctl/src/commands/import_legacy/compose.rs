@@ -1,7 +1,7 @@
 //! The DCGM exporter service of the incumbent's `monitoring/docker-compose.yaml` → a
 //! `DcgmExporter` with the same container name, image, port, environment, limits, capabilities,
-//! labels and bind mounts. What the spec cannot say yet (network, log rotation) is printed
-//! with the value it will take once the spec can.
+//! labels, bind mounts, networks with the service's alias, and log rotation. What the spec
+//! cannot say (a restart policy, a process health check) is printed with what replaces it.
 
 use std::path::Path;
 
@@ -126,12 +126,13 @@ fn port(value: &Value) -> Option<(String, u16, u16)> {
     }
 }
 
-/// The network the service joins, by its Docker name (compose prefixes keys without `name`).
+/// The networks the service joins: (Docker name — compose prefixes keys without `name` with
+/// the project —, the compose key).
 fn networks(
     compose: &Map<String, Value>,
     service: &Map<String, Value>,
     compose_file: &Path,
-) -> Vec<String> {
+) -> Vec<(String, String)> {
     let keys: Vec<String> = match service.get("networks") {
         Some(Value::Array(items)) => items
             .iter()
@@ -154,12 +155,13 @@ fn networks(
         });
     keys.iter()
         .map(|key| {
-            compose
+            let name = compose
                 .get("networks")
                 .and_then(|networks| networks.get(key))
                 .and_then(|network| network.get("name"))
                 .and_then(Value::as_str)
-                .map_or_else(|| format!("{project}_{key}"), str::to_owned)
+                .map_or_else(|| format!("{project}_{key}"), str::to_owned);
+            (name, key.clone())
         })
         .collect()
 }
@@ -191,6 +193,7 @@ pub fn spec(
     if let Some(image) = service.get("image").and_then(Value::as_str) {
         spec.insert("image".to_owned(), json!(image));
     }
+    let mut listen_on = None;
     let ports: Vec<(String, u16, u16)> = service
         .get("ports")
         .and_then(Value::as_array)
@@ -204,8 +207,10 @@ pub fn spec(
             "bindAddress".to_owned(),
             json!(if ip.is_empty() { "0.0.0.0" } else { ip }),
         );
-        if host != container {
-            notices.changed(&place(&format!("ports: {ip}:{host}:{container}")), &format!("port: {host}"), "the controller publishes the port on the same port inside the container; set the exporter's listen address (args) to match");
+        // The controller publishes `port` onto the exporter's listen port: 9400, or the one
+        // DCGM_EXPORTER_LISTEN names.
+        if *container != 9400 {
+            listen_on = Some(*container);
         }
         if ports.len() > 1 {
             notices.dropped(
@@ -214,8 +219,17 @@ pub fn spec(
             );
         }
     }
-    if let Some(environment) = service.get("environment") {
-        spec.insert("env".to_owned(), Value::Object(string_map(environment)));
+    let mut environment = service
+        .get("environment")
+        .map(string_map)
+        .unwrap_or_default();
+    if let Some(container) = listen_on
+        && !environment.contains_key("DCGM_EXPORTER_LISTEN")
+    {
+        environment.insert("DCGM_EXPORTER_LISTEN".to_owned(), json!(format!(":{container}")));
+    }
+    if !environment.is_empty() {
+        spec.insert("env".to_owned(), Value::Object(environment));
     }
     if let Some(labels) = service.get("labels") {
         spec.insert("labels".to_owned(), Value::Object(string_map(labels)));
@@ -301,16 +315,44 @@ pub fn spec(
     }
     let joined = networks(compose, service, compose_file);
     if !joined.is_empty() {
-        notices.dropped(
-            &place(&format!("networks: {}", joined.join(", "))),
-            &format!("DcgmExporter has no networks field yet; once it has, this is `networks: [{}]` (compose also gave the service the alias `{service_name}`)", joined.iter().map(|name| format!("{{name: {name}, aliases: [{service_name}]}}")).collect::<Vec<_>>().join(", ")),
-        );
+        // Compose gives every service its name as an alias on each network it joins (that is
+        // how a containerised Prometheus reaches `dcgm-exporter:9400`); the spec says so.
+        let attachments: Vec<Value> = joined
+            .iter()
+            .map(|(name, key)| {
+                let mut aliases = vec![json!(service_name)];
+                aliases.extend(
+                    service
+                        .get("networks")
+                        .and_then(|networks| networks.get(key))
+                        .and_then(|network| network.get("aliases"))
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter(|alias| alias.as_str() != Some(service_name))
+                        .cloned(),
+                );
+                json!({ "name": name, "aliases": aliases })
+            })
+            .collect();
+        spec.insert("networks".to_owned(), Value::Array(attachments));
     }
     if let Some(options) = whole.pointer("/logging/options") {
-        notices.dropped(
-            &place(&format!("logging.options: {options}")),
-            "DcgmExporter has no logMaxSize/logMaxFiles yet; once it has, max-size and max-file map to them",
-        );
+        if let Some(size) = options.get("max-size") {
+            match memory(size) {
+                Some(size) => drop(spec.insert("logMaxSize".to_owned(), json!(size))),
+                None => notices.dropped(&place(&format!("logging.options.max-size: {size}")), "not a size"),
+            }
+        }
+        if let Some(files) = options.get("max-file") {
+            match files
+                .as_u64()
+                .or_else(|| files.as_str().and_then(|text| text.parse().ok()))
+            {
+                Some(files) => drop(spec.insert("logMaxFiles".to_owned(), json!(files))),
+                None => notices.dropped(&place(&format!("logging.options.max-file: {files}")), "not a number of files"),
+            }
+        }
     }
     if let Some(restart) = service.get("restart") {
         notices.changed(&place(&format!("restart: {restart}")), "restart: {backoffInitial, maxRestarts, …}", "the controller is the one restarter (Docker's policy is `no`), with backoff and crash-loop detection");
