@@ -66,6 +66,12 @@ pub async fn run(mut app: App) -> anyhow::Result<ExitCode> {
         shutdown.clone(),
     ));
     tasks.spawn(systemd::watchdog(app.loops.clone(), shutdown.clone()));
+    tasks.spawn(crate::gpu_health::report_gpu_backend(
+        app.inventory.clone(),
+        app.board.clone(),
+        app.flags.gpu_poll_interval.std(),
+        shutdown.clone(),
+    ));
     serve(&app, &store, &controllers, &shutdown, api_bound).await?;
     drain(&app, &controllers, &shutdown, tasks).await?;
     Ok(ExitCode::SUCCESS)

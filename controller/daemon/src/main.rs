@@ -6,6 +6,7 @@ mod config;
 mod connections;
 mod controllers;
 mod daemon;
+mod gpu_health;
 mod health;
 mod instance_lock;
 mod inventory;
@@ -66,7 +67,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(app::run(flags)) {
+    let outcome = runtime.block_on(app::run(flags));
+    // A blocking call that never returns (a hung NVML driver) must not hold the exit: the
+    // drain has already waited its deadline for everything that matters.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match outcome {
         Ok(code) => code,
         Err(error) => {
             tracing::error!(error = %format!("{error:#}"), "controller failed");

@@ -174,6 +174,7 @@ pub fn start(
         members: super::lifecycle::members::MembersFiles::default(),
         proc_root: "/proc".into(),
         dry_run: shared.flags.dry_run,
+        gpu_poll_interval: shared.flags.gpu_poll_interval.std(),
         views: LifecycleViews::default(),
         stopping: super::lifecycle::context::Stopping::default(),
         tasks: TaskTracker::new(),

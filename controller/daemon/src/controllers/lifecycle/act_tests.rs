@@ -66,6 +66,7 @@ pub(super) fn context(directory: &std::path::Path) -> Arc<LifecycleContext<Recor
         members: MembersFiles::default(),
         proc_root: directory.join("no-proc"),
         dry_run: false,
+        gpu_poll_interval: std::time::Duration::from_secs(5),
         views: Arc::default(),
         stopping: Stopping::default(),
         tasks: TaskTracker::new(),

@@ -42,6 +42,8 @@ pub struct LifecycleContext<E> {
     pub proc_root: PathBuf,
     /// `--dry-run`.
     pub dry_run: bool,
+    /// `--gpu-poll-interval`: a GPU snapshot older than two of these says nothing.
+    pub gpu_poll_interval: std::time::Duration,
     /// What `describe container` and `get containers` show, by container id.
     pub views: LifecycleViews,
     /// Containers whose stop runs in the background.

@@ -134,7 +134,15 @@ async fn observe_all<E: ContainerEngine>(
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         (
-            observe::containers(&inventory, mig.as_ref()),
+            observe::containers(
+                &inventory,
+                mig.as_ref(),
+                observe::gpus_fresh(
+                    &inventory,
+                    jiff::Timestamp::now(),
+                    context.gpu_poll_interval * 2,
+                ),
+            ),
             observe::demand(&inventory),
             observe::own(&inventory),
         )

@@ -71,12 +71,28 @@ pub fn own(inventory: &Inventory) -> HashSet<String> {
 pub fn containers(
     inventory: &Inventory,
     mig: Option<&MigActivity>,
+    gpus_fresh: bool,
 ) -> Vec<(Arc<ContainerRecord>, Option<f64>)> {
     inventory
         .containers
         .values()
-        .map(|record| (record.clone(), signals::gpu_signal(record, inventory, mig)))
+        .map(|record| {
+            let gpu = gpus_fresh
+                .then(|| signals::gpu_signal(record, inventory, mig))
+                .flatten();
+            (record.clone(), gpu)
+        })
         .collect()
+}
+
+/// Whether the latest GPU snapshot is recent enough to judge GPU activity by: polled within
+/// `max_age` (two poll intervals). A hung NVML leaves every GPU signal unknown, never idle.
+#[must_use]
+pub fn gpus_fresh(inventory: &Inventory, now: jiff::Timestamp, max_age: std::time::Duration) -> bool {
+    inventory.gpu.last_poll.is_some_and(|polled| {
+        std::time::Duration::try_from(now.duration_since(polled)).is_ok_and(|age| age <= max_age)
+            || polled > now
+    })
 }
 
 /// Whether any container holds a MIG device (only then is DCGM scraped).
@@ -86,4 +102,21 @@ pub fn any_mig(inventory: &Inventory) -> bool {
         .containers
         .values()
         .any(|record| signals::holds_mig_device(record, inventory))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gpu_snapshot_older_than_two_poll_intervals_or_none_is_not_fresh() {
+        let now = jiff::Timestamp::from_second(1_800_000_000).expect("time");
+        let max_age = std::time::Duration::from_secs(10);
+        let mut inventory = Inventory::default();
+        assert!(!gpus_fresh(&inventory, now, max_age), "never polled");
+        inventory.gpu.last_poll = Some(now - jiff::SignedDuration::from_secs(3));
+        assert!(gpus_fresh(&inventory, now, max_age));
+        inventory.gpu.last_poll = Some(now - jiff::SignedDuration::from_secs(25));
+        assert!(!gpus_fresh(&inventory, now, max_age), "a hung poll");
+    }
 }
