@@ -2,6 +2,7 @@
 //! static busybox (no registry is reachable), containers labelled per test and removed even
 //! when the test fails, and the project's real binaries.
 
+pub mod accounts;
 pub mod binaries;
 pub mod cli_fixtures;
 pub mod daemon;

@@ -34,6 +34,8 @@ pub struct ContainerRequest {
     pub image: Option<String>,
     /// `--runtime`.
     pub runtime: Option<String>,
+    /// `--user` (a uid), so the kernel vouches for an owner.
+    pub user: Option<String>,
     /// `--cgroup-parent`.
     pub cgroup_parent: Option<String>,
 }
@@ -52,8 +54,16 @@ impl ContainerRequest {
             start: true,
             image: None,
             runtime: None,
+            user: None,
             cgroup_parent: None,
         }
+    }
+
+    /// Runs it as `uid` (its group too), so the kernel vouches for its owner.
+    #[must_use]
+    pub fn run_as(mut self, uid: u32) -> Self {
+        self.user = Some(format!("{uid}:{uid}"));
+        self
     }
 
     /// Adds a `KEY=value` environment entry.
@@ -169,6 +179,7 @@ impl TestScope {
             cmd: Some(request.command.clone()),
             env: Some(request.env.clone()),
             labels: Some(labels),
+            user: request.user.clone(),
             host_config: Some(HostConfig {
                 binds: Some(request.binds.clone()),
                 device_requests: (!request.device_requests.is_empty())

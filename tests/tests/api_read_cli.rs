@@ -208,7 +208,7 @@ async fn describe_container_shows_owner_origin_gpus_and_events_to_its_owner_only
     let (code, stdout, stderr) = daemon.ctl(&["describe", "container", &id[..8]]);
     assert_eq!(code, 0, "{stderr}");
     for expected in [
-        "Owner:         root (from label:ds01.user)",
+        "Owner:         root (from label:ds01.user, claimed)",
         "Origin:        compose",
         "Status:        running",
         "GPUs:          none",

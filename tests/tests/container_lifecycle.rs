@@ -334,7 +334,10 @@ async fn busy_gpus_exempt_users_and_out_of_scope_containers_are_untouched_but_la
     let engine = ds01_tests::private_engine::PrivateEngine::start_lab("life-gpu").await;
     let scope = TestScope::on(engine.docker(), "life-gpu").await;
     let user = format!("gpu{}", std::process::id());
-    let lucky = format!("lucky{}", std::process::id());
+    // The exempt user is a real account and the container runs as its uid (the owner the
+    // kernel vouches for, shown as verified).
+    let account = ds01_tests::accounts::TestAccount::create("lucky").expect("useradd (needs root)");
+    let lucky = account.user.clone();
     let alerts = alerts_dir();
     let nvml = "gpus:\n  - uuid: GPU-55555555-0000-4000-8000-000000000000\n    name: A100\n    utilizationGpu: 80\n  - uuid: GPU-55555555-0000-4000-8000-000000000001\n    name: A100\n    utilizationGpu: 0\n";
     let daemon = Daemon::start(DaemonOptions {
@@ -369,11 +372,10 @@ async fn busy_gpus_exempt_users_and_out_of_scope_containers_are_untouched_but_la
         ))
         .await;
     let exempt = scope
-        .container(gpu_label(
-            "GPU-55555555-0000-4000-8000-000000000001",
-            "exempt",
-            &lucky,
-        ))
+        .container(
+            gpu_label("GPU-55555555-0000-4000-8000-000000000001", "exempt", &lucky)
+                .run_as(account.uid()),
+        )
         .await;
     let no_gpu = scope
         .container(ContainerRequest::sleeper("no-gpu").label("ds01.user", &user))

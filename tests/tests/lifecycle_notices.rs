@@ -84,7 +84,11 @@ async fn a_warn_before_warning_comes_its_lead_time_before_the_idle_stop_then_a_s
 #[tokio::test]
 async fn an_exempt_users_idle_container_gets_one_notice_per_episode_and_is_not_stopped() {
     let scope = TestScope::new("notice-exempt").await;
-    let user = format!("exempt{}", std::process::id());
+    // An exemption is honoured only when the kernel vouches for the owner: a real account, and
+    // the container runs as its uid.
+    let account =
+        ds01_tests::accounts::TestAccount::create("exempt").expect("useradd (needs root)");
+    let user = account.user.clone();
     let alerts = alerts_dir();
     let daemon = started();
     apply(
@@ -101,9 +105,12 @@ async fn an_exempt_users_idle_container_gets_one_notice_per_episode_and_is_not_s
     // Idle ~6 s (one episode), busy ~3 s (the episode ends), then idle again (a second one).
     let id = scope
         .container(with_alerts(
-            ContainerRequest::sleeper("exempt").label("ds01.user", &user).shell(
-                "sleep 6; end=$(($(date +%s)+3)); while [ $(date +%s) -lt $end ]; do :; done; exec sleep 300",
-            ),
+            ContainerRequest::sleeper("exempt")
+                .label("ds01.user", &user)
+                .run_as(account.uid())
+                .shell(
+                    "sleep 6; end=$(($(date +%s)+3)); while [ $(date +%s) -lt $end ]; do :; done; exec sleep 300",
+                ),
             &alerts,
         ))
         .await;
@@ -175,7 +182,10 @@ async fn an_owner_who_was_away_sees_the_warning_and_the_stop_once_at_the_next_lo
     );
     let id = scope
         .container(with_alerts(
-            ContainerRequest::sleeper("away").label("ds01.user", "nobody"),
+            // Run as nobody: notices are kept only for an owner the kernel vouches for.
+            ContainerRequest::sleeper("away")
+                .label("ds01.user", "nobody")
+                .run_as(65534),
             &alerts,
         ))
         .await;

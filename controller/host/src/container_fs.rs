@@ -379,8 +379,13 @@ mod tests {
         std::os::unix::fs::symlink("/etc/hostname", temporary.path().join("link"))
             .expect("symlink");
         std::fs::create_dir(temporary.path().join("dir")).expect("mkdir");
-        for (name, expected) in [("fifo", "not a regular file"), ("dir", "not a regular file")] {
-            let error = open_for_append(&root, name, name).expect_err(name).to_string();
+        for (name, expected) in [
+            ("fifo", "not a regular file"),
+            ("dir", "not a regular file"),
+        ] {
+            let error = open_for_append(&root, name, name)
+                .expect_err(name)
+                .to_string();
             assert!(error.contains(expected), "{name}: {error}");
         }
         // A symlink is refused (as a symlink, or as not a regular file), never followed.

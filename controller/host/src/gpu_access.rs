@@ -107,7 +107,9 @@ impl GpuRequest {
             )
         } else if self.count > 0 {
             Some(
-                (0..self.count.min(i64::try_from(MAX_DEVICES).unwrap_or(i64::MAX)))
+                (0..self
+                    .count
+                    .min(i64::try_from(MAX_DEVICES).unwrap_or(i64::MAX)))
                     .map(|index| index.to_string())
                     .collect::<Vec<_>>()
                     .join(","),

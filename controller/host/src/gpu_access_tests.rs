@@ -350,8 +350,16 @@ fn a_huge_claim_label_or_count_is_read_only_up_to_the_cap() {
         labels: &labels,
     };
     let access = GpuAccess::from_record(&record);
-    assert!(access.claims.len() <= MAX_DEVICES, "{}", access.claims.len());
+    assert!(
+        access.claims.len() <= MAX_DEVICES,
+        "{}",
+        access.claims.len()
+    );
     assert_eq!(access.granted.len(), MAX_DEVICES);
-    assert!(access.cuda_visible.is_some_and(|list| list.len() == MAX_DEVICES));
+    assert!(
+        access
+            .cuda_visible
+            .is_some_and(|list| list.len() == MAX_DEVICES)
+    );
     assert!(access.requested.is_some_and(|value| value.len() < 1000));
 }

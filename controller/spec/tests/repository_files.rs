@@ -109,3 +109,64 @@ fn shipped_destructive_policies_start_in_dry_run() {
         "specs/ has one GpuOrphanPolicy and one ContainerLifecyclePolicy"
     );
 }
+
+/// A container's type comes from labels its owner sets: in the shipped policy a type may only
+/// make limits stricter, never looser, than what a container of no special type gets.
+#[test]
+fn shipped_container_types_never_loosen_a_limit() {
+    let root = repository_root();
+    let parsed = parse_sources(&read_sources(&[root.join("specs")]).expect("specs/ is readable"))
+        .expect("valid");
+    let now = jiff::Timestamp::from_second(1_800_000_000).expect("time");
+    let none = std::collections::HashMap::new();
+    for spec in parsed {
+        let ds01_spec::SpecBody::ContainerLifecyclePolicy(policy) = &spec.resource.spec else {
+            continue;
+        };
+        let subject = |origin| ds01_spec::resolve::Subject {
+            user: "alice",
+            origin,
+        };
+        let plain = ds01_spec::resolve::resolve(policy, subject("docker"), &none, now);
+        for origin in policy.container_types.keys() {
+            let typed = ds01_spec::resolve::resolve(policy, subject(origin), &none, now);
+            for (field, base, claimed) in [
+                (
+                    "idleTimeout",
+                    plain.idle_timeout.value,
+                    typed.idle_timeout.value,
+                ),
+                (
+                    "maxRuntime",
+                    plain.max_runtime.value,
+                    typed.max_runtime.value,
+                ),
+                (
+                    "removeAfterStop",
+                    plain.remove_after_stop.value,
+                    typed.remove_after_stop.value,
+                ),
+                (
+                    "gpuHoldAfterStop",
+                    plain.gpu_hold_after_stop.value,
+                    typed.gpu_hold_after_stop.value,
+                ),
+                (
+                    "createdTimeout",
+                    plain.created_timeout.value,
+                    typed.created_timeout.value,
+                ),
+            ] {
+                let looser = match (base, claimed) {
+                    (Some(_), None) => true,
+                    (Some(base), Some(claimed)) => claimed > base,
+                    (None, _) => false,
+                };
+                assert!(
+                    !looser,
+                    "containerTypes.{origin}.{field} is looser than the default: any user can claim that type with a label"
+                );
+            }
+        }
+    }
+}

@@ -41,9 +41,14 @@ fn render(detail: &ContainerDetail) -> String {
         format!("Name:          {}", cell(&summary.name)),
         format!("ID:            {}", cell(&summary.id)),
         format!(
-            "Owner:         {} (from {})",
+            "Owner:         {} (from {}{})",
             cell(&summary.user),
-            cell(&summary.owner_source)
+            cell(&summary.owner_source),
+            if summary.owner_verified {
+                ", verified: init runs as this user"
+            } else {
+                ", claimed"
+            }
         ),
         format!("Origin:        {}", cell(&summary.origin)),
         format!("Image:         {}", cell(&summary.image)),

@@ -42,6 +42,7 @@ fn summary(record: &ContainerRecord) -> ContainerSummary {
         name: info.name.clone(),
         user: record.user.clone(),
         owner_source: record.owner_source.to_owned(),
+        owner_verified: record.owner_verified,
         origin: record.origin.clone(),
         status: info.state.as_str().to_owned(),
         image: info.image.clone(),

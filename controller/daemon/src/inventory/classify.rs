@@ -66,6 +66,10 @@ pub struct Owner {
     pub source: &'static str,
     /// An owner label the kernel's evidence contradicted.
     pub conflict: Option<OwnerConflict>,
+    /// The kernel vouches for the owner: the container's init process runs as that user (not
+    /// root). Otherwise the owner is a claim, which never borrows a user's looser limits or
+    /// exemptions, nor reaches their terminals.
+    pub verified: bool,
 }
 
 /// An owner label contradicted by kernel evidence; the evidence won.
@@ -145,10 +149,23 @@ pub fn owner(
     init_uid: Option<u32>,
     user_name: impl Fn(u32) -> String,
 ) -> Owner {
+    let mut owner = claimed_owner(container, init_uid, &user_name);
+    owner.verified = init_uid
+        .filter(|uid| *uid != 0)
+        .is_some_and(|uid| user_name(uid) == owner.user);
+    owner
+}
+
+fn claimed_owner(
+    container: &ContainerInfo,
+    init_uid: Option<u32>,
+    user_name: &impl Fn(u32) -> String,
+) -> Owner {
     let found = |user: String, source| Owner {
         user,
         source,
         conflict: None,
+        verified: false,
     };
     for (key, source) in [
         ("ds01.user", "label:ds01.user"),
@@ -160,7 +177,7 @@ pub fn owner(
             .filter(|user| !user.is_empty())
         {
             let Some((evidence, evidence_source, observed)) =
-                contradicting_evidence(container, user, init_uid, &user_name)
+                contradicting_evidence(container, user, init_uid, user_name)
             else {
                 return found(user.to_owned(), source);
             };
@@ -175,6 +192,7 @@ pub fn owner(
                     observed,
                     winner: "evidence",
                 }),
+                verified: false,
             };
         }
     }

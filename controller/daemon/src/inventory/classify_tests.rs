@@ -172,6 +172,8 @@ fn kernel_evidence_beats_an_owner_label_and_the_conflict_is_kept() {
         (by_uid.user.as_str(), by_uid.source),
         ("bob", "init-process")
     );
+    // The kernel vouches for an owner only through a non-root init process.
+    assert!(by_uid.verified);
     let conflict = by_uid.conflict.expect("a conflict");
     assert_eq!(
         (
@@ -186,6 +188,10 @@ fn kernel_evidence_beats_an_owner_label_and_the_conflict_is_kept() {
     assert_eq!(
         (by_slice.user.as_str(), by_slice.source),
         ("carol", "cgroup-parent")
+    );
+    assert!(
+        !by_slice.verified,
+        "root init: the slice is evidence, not proof"
     );
     assert_eq!(
         by_slice.conflict.map(|conflict| conflict.observed),

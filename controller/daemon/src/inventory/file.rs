@@ -273,6 +273,7 @@ mod tests {
             user: "alice".to_owned(),
             source: "label:ds01.user",
             conflict: None,
+            verified: false,
         };
         inventory.upsert_container(info, owner, "docker".to_owned(), at);
         inventory.host_processes.insert(

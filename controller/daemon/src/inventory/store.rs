@@ -21,6 +21,8 @@ pub struct ContainerRecord {
     pub user: String,
     /// Which rule found the owner.
     pub owner_source: &'static str,
+    /// The kernel vouches for the owner (the init process runs as that user, not root).
+    pub owner_verified: bool,
     /// UUIDs of the GPUs the toolkit grants it (never label claims or ids NVML does not report).
     pub gpu_uuids: Vec<String>,
     /// Its GPU access resolved: grants with how, claims, unresolved ids.
@@ -193,6 +195,7 @@ impl Inventory {
             origin,
             user: owner.user,
             owner_source: owner.source,
+            owner_verified: owner.verified,
             gpu_uuids: gpus.uuids(),
             gpus,
             owner_conflict: owner.conflict,

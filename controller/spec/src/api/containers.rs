@@ -30,6 +30,10 @@ pub struct ContainerSummary {
     pub user: String,
     /// Which rule found the owner (`label`, `uid`, …).
     pub owner_source: String,
+    /// The kernel vouches for the owner: the container's init process runs as that user (not
+    /// root). Otherwise the owner is what labels or names claim.
+    #[serde(default)]
+    pub owner_verified: bool,
     /// `containerTypes` key.
     pub origin: String,
     /// Docker's state word.

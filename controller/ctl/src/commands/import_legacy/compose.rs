@@ -226,7 +226,10 @@ pub fn spec(
     if let Some(container) = listen_on
         && !environment.contains_key("DCGM_EXPORTER_LISTEN")
     {
-        environment.insert("DCGM_EXPORTER_LISTEN".to_owned(), json!(format!(":{container}")));
+        environment.insert(
+            "DCGM_EXPORTER_LISTEN".to_owned(),
+            json!(format!(":{container}")),
+        );
     }
     if !environment.is_empty() {
         spec.insert("env".to_owned(), Value::Object(environment));
@@ -341,7 +344,10 @@ pub fn spec(
         if let Some(size) = options.get("max-size") {
             match memory(size) {
                 Some(size) => drop(spec.insert("logMaxSize".to_owned(), json!(size))),
-                None => notices.dropped(&place(&format!("logging.options.max-size: {size}")), "not a size"),
+                None => notices.dropped(
+                    &place(&format!("logging.options.max-size: {size}")),
+                    "not a size",
+                ),
             }
         }
         if let Some(files) = options.get("max-file") {
@@ -350,7 +356,10 @@ pub fn spec(
                 .or_else(|| files.as_str().and_then(|text| text.parse().ok()))
             {
                 Some(files) => drop(spec.insert("logMaxFiles".to_owned(), json!(files))),
-                None => notices.dropped(&place(&format!("logging.options.max-file: {files}")), "not a number of files"),
+                None => notices.dropped(
+                    &place(&format!("logging.options.max-file: {files}")),
+                    "not a number of files",
+                ),
             }
         }
     }

@@ -35,6 +35,7 @@ fn add(
         origin: "docker".into(),
         user: "alice".into(),
         owner_source: "label:ds01.user",
+        owner_verified: false,
         gpu_uuids: Vec::new(),
         gpus: crate::inventory::gpu_resolve::ResolvedGpus::default(),
         owner_conflict: None,

@@ -36,6 +36,7 @@ fn record() -> ContainerRecord {
         origin: "docker".into(),
         user: "alice".into(),
         owner_source: "label:ds01.user",
+        owner_verified: false,
         gpu_uuids: Vec::new(),
         gpus: crate::inventory::gpu_resolve::ResolvedGpus::default(),
         owner_conflict: None,

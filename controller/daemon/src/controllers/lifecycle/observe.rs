@@ -88,7 +88,11 @@ pub fn containers(
 /// Whether the latest GPU snapshot is recent enough to judge GPU activity by: polled within
 /// `max_age` (two poll intervals). A hung NVML leaves every GPU signal unknown, never idle.
 #[must_use]
-pub fn gpus_fresh(inventory: &Inventory, now: jiff::Timestamp, max_age: std::time::Duration) -> bool {
+pub fn gpus_fresh(
+    inventory: &Inventory,
+    now: jiff::Timestamp,
+    max_age: std::time::Duration,
+) -> bool {
     inventory.gpu.last_poll.is_some_and(|polled| {
         std::time::Duration::try_from(now.duration_since(polled)).is_ok_and(|age| age <= max_age)
             || polled > now

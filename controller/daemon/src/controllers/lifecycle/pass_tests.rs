@@ -43,6 +43,7 @@ fn record(id: &str, user: &str, started: f64) -> Arc<ContainerRecord> {
         origin: "docker".into(),
         user: user.to_owned(),
         owner_source: "label:ds01.user",
+        owner_verified: false,
         gpu_uuids: vec!["GPU-0".into()],
         gpus: crate::inventory::gpu_resolve::ResolvedGpus::default(),
         owner_conflict: None,
