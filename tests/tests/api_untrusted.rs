@@ -13,6 +13,7 @@ use std::{
 
 use ds01_tests::{
     Daemon, DaemonOptions,
+    accounts::TestAccount,
     cli_fixtures::{NOBODY, started_for_everyone as started},
 };
 use serde_json::{Value, json};
@@ -174,6 +175,64 @@ fn a_non_admins_dry_run_bombs_get_4xx_within_2s_while_root_is_served() {
     assert_eq!(daemon.terminate(WAIT), Some(0));
 }
 
+/// A GpuOrphanPolicy of about `kib` KiB (a long `systemProcesses` list).
+fn large_policy(name: &str, kib: usize) -> String {
+    let mut text = format!(
+        "apiVersion: ds01.io/v1alpha1\nkind: GpuOrphanPolicy\nmetadata: {{name: {name}}}\nspec:\n  systemProcesses:\n"
+    );
+    let mut index = 0;
+    while text.len() < kib * 1024 {
+        text.push_str(&format!("    - proc{index:08}\n"));
+        index += 1;
+    }
+    text
+}
+
+#[test]
+fn a_non_admins_large_or_concurrent_dry_runs_are_refused_or_served_in_turn() {
+    let daemon = started(DaemonOptions::default());
+    // Over the non-admin cap: refused from its declared length, before the body is read.
+    let (status, body, elapsed) = raw_as(
+        &NOBODY,
+        &daemon,
+        &dry_run_request(&large_policy("big", 300)),
+    );
+    assert_eq!(status, Some(413), "{body}");
+    assert!(body.to_string().contains("262144"), "{body}");
+    eprintln!("300 KiB dry run by nobody: 413 in {elapsed:?}");
+    // Eight at once just under the cap: each is answered (in turn, or told to retry), the
+    // daemon's memory stays small and root is served throughout.
+    let request = dry_run_request(&large_policy("many", 240));
+    let answers: Vec<(Option<u16>, Value, Duration)> = std::thread::scope(|scope| {
+        let running: Vec<_> = (0..8)
+            .map(|_| scope.spawn(|| raw_as(&NOBODY, &daemon, &request)))
+            .collect();
+        root_status_within(&daemon, Duration::from_secs(1));
+        running
+            .into_iter()
+            .map(|thread| thread.join().expect("request"))
+            .collect()
+    });
+    for (status, body, elapsed) in &answers {
+        assert!(
+            matches!(status, Some(200 | 503)),
+            "{status:?} after {elapsed:?}: {body}"
+        );
+        if *status == Some(503) {
+            assert_eq!(body["error"]["code"], "busy", "{body}");
+        }
+    }
+    let served = answers
+        .iter()
+        .filter(|(status, ..)| *status == Some(200))
+        .count();
+    let rss = rss_kib(&daemon);
+    eprintln!("8 concurrent 240 KiB dry runs by nobody: {served} served, daemon RSS {rss} KiB");
+    assert!(served >= 1, "none served");
+    assert!(rss > 0 && rss < 100 * 1024, "daemon RSS {rss} KiB");
+    root_status_within(&daemon, Duration::from_secs(1));
+}
+
 #[test]
 fn a_non_admins_dry_run_reads_no_members_file_and_says_so() {
     let daemon = started(DaemonOptions::default());
@@ -194,72 +253,14 @@ fn a_non_admins_dry_run_reads_no_members_file_and_says_so() {
     assert!(body.get("previewNotes").is_none(), "{body}");
 }
 
-/// A throwaway user and group in the system's databases, removed on drop.
-struct TestAccount {
-    user: String,
-    group: String,
-}
-
-impl TestAccount {
-    fn create() -> Option<Self> {
-        let suffix = std::process::id();
-        let account = TestAccount {
-            user: format!("ds01t-u{suffix}"),
-            group: format!("ds01t-adm{suffix}"),
-        };
-        let ok = |program: &str, arguments: &[&str]| {
-            Command::new(program)
-                .args(arguments)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|status| status.success())
-        };
-        if !ok("groupadd", &[&account.group]) {
-            return None;
-        }
-        // The admin group only as a supplementary group; the primary group is the user's own.
-        if !ok(
-            "useradd",
-            &[
-                "-M",
-                "-U",
-                "-G",
-                &account.group,
-                "-s",
-                "/usr/sbin/nologin",
-                &account.user,
-            ],
-        ) {
-            let _ = ok("groupdel", &[&account.group]);
-            return None;
-        }
-        Some(account)
-    }
-
-    fn id(&self, flag: &str) -> String {
-        let output = Command::new("id")
-            .args([flag, &self.user])
-            .output()
-            .expect("id");
-        String::from_utf8_lossy(&output.stdout).trim().to_owned()
-    }
-}
-
-impl Drop for TestAccount {
-    fn drop(&mut self) {
-        let _ = Command::new("userdel").arg(&self.user).status();
-        let _ = Command::new("groupdel").arg(&self.group).status();
-    }
-}
-
 #[test]
 fn a_supplementary_member_of_the_admin_group_may_apply_and_others_may_not() {
-    let Some(account) = TestAccount::create() else {
+    let Some(account) = TestAccount::create_in_group("u") else {
         panic!("this test needs useradd and groupadd (run as root)");
     };
+    let admin_group = account.group.clone().expect("the admin group");
     let daemon = started(DaemonOptions {
-        extra: vec!["--admin-group".into(), account.group.clone()],
+        extra: vec!["--admin-group".into(), admin_group.clone()],
         ..DaemonOptions::default()
     });
     let directory = tempfile::tempdir().expect("tempdir");
@@ -275,7 +276,7 @@ fn a_supplementary_member_of_the_admin_group_may_apply_and_others_may_not() {
     let uid = account.id("-u");
     let primary = account.id("-g");
     let admin_gid = Command::new("getent")
-        .args(["group", &account.group])
+        .args(["group", &admin_group])
         .output()
         .ok()
         .and_then(|output| {

@@ -216,6 +216,20 @@ fn idle_metrics_connections_leave_the_control_api_answering_and_files_writable()
         "status took {took:?} with 1,100 idle metrics connections"
     );
 
+    // A scraper still gets through while the idle connections are held: the oldest idle one
+    // gives way to it.
+    let started = Instant::now();
+    let scraped = daemon.metrics();
+    assert!(
+        scraped.is_some_and(|text| text.contains("ds01_")),
+        "no scrape with idle connections held:\n{}",
+        daemon.output()
+    );
+    eprintln!(
+        "scrape answered in {:?} with the idle connections held",
+        started.elapsed()
+    );
+
     // State and event files are still writable: an applied spec is stored and recorded.
     let spec = daemon.root().join("orphans.yaml");
     std::fs::write(

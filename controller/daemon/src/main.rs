@@ -19,6 +19,7 @@ mod startup;
 mod state_file;
 mod systemd;
 mod telemetry;
+mod write_stall;
 
 use std::process::ExitCode;
 

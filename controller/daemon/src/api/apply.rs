@@ -21,9 +21,16 @@ use serde_json::{Value, json};
 use super::{
     ApiState, Peer,
     failure::{Failure, body_bytes, forbidden},
+    gate::Gate,
 };
 use crate::spec_store::{ApplyOutcome, SpecStoreError};
 use ds01_spec::EventType;
+
+/// Dry runs by non-admins: one per user, two users at once (parsing and previewing a spec set
+/// costs memory in proportion to it). Admins' are not counted.
+static NON_ADMIN_DRY_RUNS: Gate = Gate::new(2);
+/// How long a non-admin dry run waits for its turn.
+const DRY_RUN_WAIT: Duration = Duration::from_secs(5);
 
 /// Largest `membersFile` a preview reads.
 pub const MAX_MEMBERS_FILE_BYTES: u64 = 1 << 20;
@@ -48,6 +55,26 @@ pub async fn apply(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ApplyResponse>, Failure> {
     let body = body_bytes(body)?;
+    let _turn = if peer.admin {
+        None
+    } else {
+        Some(
+            NON_ADMIN_DRY_RUNS
+                .enter(peer.uid, DRY_RUN_WAIT)
+                .await
+                .ok_or_else(|| {
+                    Failure::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "busy",
+                        format!(
+                            "a dry run of this user's is running already, or {} other users' are; \
+                             retry shortly",
+                            NON_ADMIN_DRY_RUNS.permits()
+                        ),
+                    )
+                })?,
+        )
+    };
     let request: ApplyRequest = serde_json::from_slice(&body).map_err(|error| {
         Failure::new(
             StatusCode::BAD_REQUEST,

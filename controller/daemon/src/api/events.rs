@@ -4,7 +4,7 @@
 //! themselves. The newest `limit` are sent; how many were left out is in the
 //! `x-ds01-events-omitted` header.
 
-use std::{convert::Infallible, sync::Arc, time::Instant};
+use std::{convert::Infallible, sync::Arc, task::Poll, time::Instant};
 
 use axum::{
     Json,
@@ -20,7 +20,8 @@ use futures::StreamExt;
 use super::{
     ApiState, Peer,
     failure::Failure,
-    history::{self, History, ReadSlot, Selection, Source},
+    gate::Pass,
+    history::{self, History, Selection, Source},
 };
 
 /// How long a request waits for a free history reader.
@@ -36,19 +37,20 @@ fn query_of(query: Result<Query<EventQuery>, QueryRejection>) -> Result<EventQue
     })
 }
 
-/// Reads the history for `peer` on a blocking thread.
+/// Reads the history for `peer` on a blocking thread; the pass admits the answer too, until
+/// its backlog is handed over.
 async fn read_history(
     state: &ApiState,
     peer: &Peer,
     selection: Selection,
-) -> Result<History, Failure> {
-    let Some(slot) = ReadSlot::take(peer.uid, SLOT_WAIT).await else {
+) -> Result<(History, Pass), Failure> {
+    let Some(pass) = history::READS.enter(peer.uid, SLOT_WAIT).await else {
         return Err(Failure::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "busy",
             format!(
                 "the event history is being read for this user already, or {} reads are running; retry shortly",
-                history::MAX_CONCURRENT_READS
+                history::READS.permits()
             ),
         ));
     };
@@ -64,12 +66,9 @@ async fn read_history(
         ),
     };
     let deadline = Instant::now() + history::READ_DEADLINE;
-    let read = tokio::task::spawn_blocking(move || {
-        let _slot = slot;
-        history::read(&source, &selection, deadline)
-    })
-    .await;
-    read.map_err(|_| {
+    let read =
+        tokio::task::spawn_blocking(move || history::read(&source, &selection, deadline)).await;
+    read.map(|history| (history, pass)).map_err(|_| {
         Failure::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
@@ -99,8 +98,8 @@ pub async fn events(
     let selection = selection(&peer, query);
     // Subscribed before the history is read, so nothing falls between the two.
     let live = follow.then(|| state.recorder.follow());
-    let history = match read_history(&state, &peer, selection.clone()).await {
-        Ok(history) => history,
+    let (history, pass) = match read_history(&state, &peer, selection.clone()).await {
+        Ok(read) => read,
         Err(failure) => return failure.into_response(),
     };
     let History {
@@ -109,11 +108,19 @@ pub async fn events(
         summary,
         recent,
     } = history;
+    // The user's next history read may start once this backlog is handed over (or the
+    // connection is gone), not only when a follow stream ends.
+    let mut pass = Some(pass);
+    let handed_over = futures::stream::poll_fn(move |_| {
+        pass.take();
+        Poll::Ready(None::<Result<Bytes, Infallible>>)
+    });
     let backlog = futures::stream::iter(
         lines
             .into_iter()
             .map(|line| Ok::<_, Infallible>(Bytes::from(line + "\n"))),
-    );
+    )
+    .chain(handed_over);
     let body = match live {
         Some(live) => {
             let live = stream_of(live).filter_map(move |event| {
@@ -161,7 +168,7 @@ pub async fn summary(
     let mut query = query_of(query)?;
     query.limit = Some(1);
     query.follow = false;
-    let history = read_history(&state, &peer, selection(&peer, query)).await?;
+    let (history, _pass) = read_history(&state, &peer, selection(&peer, query)).await?;
     Ok(Json(history.summary))
 }
 

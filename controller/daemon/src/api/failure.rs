@@ -10,7 +10,7 @@ use axum::{
 };
 use ds01_spec::{
     Diagnostic,
-    api::{ApiError, ErrorBody, MAX_REQUEST_BYTES},
+    api::{ApiError, ErrorBody, MAX_NON_ADMIN_REQUEST_BYTES, MAX_REQUEST_BYTES},
 };
 
 use super::{AdminPolicy, Peer};
@@ -59,7 +59,10 @@ pub(super) fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, F
             Failure::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
-                format!("requests may be at most {MAX_REQUEST_BYTES} bytes"),
+                format!(
+                    "the request body is too large: at most {MAX_REQUEST_BYTES} bytes from an \
+                     admin, {MAX_NON_ADMIN_REQUEST_BYTES} from anyone else"
+                ),
             )
         } else {
             Failure::new(

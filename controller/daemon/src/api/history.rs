@@ -1,20 +1,24 @@
 //! The event history behind `GET /v1/events` and `/v1/events/summary`: the log on disk,
 //! rotated files included (or the in-memory ring when there is no log file), filtered, the
 //! newest `limit` kept, counted. Blocking and bounded: it streams the files, keeps at most
-//! `limit` lines, stops at a deadline, and runs on a blocking thread, one read per user and
-//! [`MAX_CONCURRENT_READS`] in all at a time.
+//! `limit` lines and at most [`MAX_ANSWER_BYTES`] of them, stops at a deadline, and runs on a
+//! blocking thread, one read per user and [`MAX_CONCURRENT_READS`] in all at a time.
 
 use std::{
-    collections::{BTreeSet, HashSet, VecDeque},
+    collections::{HashSet, VecDeque},
     path::PathBuf,
-    sync::{Mutex, PoisonError},
     time::{Duration, Instant},
 };
 
 use ds01_spec::api::{EventEnvelope, EventQuery, EventSummary};
 
+use super::gate::Gate;
+
 /// History reads running at once, all users together.
 pub const MAX_CONCURRENT_READS: usize = 4;
+/// Bytes of event lines one answer holds at most: the newest lines that fit are sent, the rest
+/// counted as omitted (an answer a client does not read must not hold much memory).
+pub const MAX_ANSWER_BYTES: usize = 4 << 20;
 /// How long one history read may take before it answers with what it found.
 pub const READ_DEADLINE: Duration = Duration::from_secs(20);
 /// Distinct users counted separately in a summary; the rest count as `(other)`.
@@ -68,6 +72,7 @@ impl Selection {
 pub fn read(source: &Source, selection: &Selection, deadline: Instant) -> History {
     let limit = selection.query.effective_limit();
     let mut history = History::default();
+    let mut held_bytes = 0_usize;
     let mut recent: VecDeque<(jiff::Timestamp, String)> = VecDeque::new();
     let mut on_line = |line: &str| {
         let Ok(event) = serde_json::from_str::<EventEnvelope>(line) else {
@@ -77,11 +82,21 @@ pub fn read(source: &Source, selection: &Selection, deadline: Instant) -> Histor
             return;
         }
         count(&mut history.summary, &event);
-        if history.lines.len() == limit {
-            history.lines.pop_front();
+        held_bytes += line.len();
+        while history.lines.len() >= limit || held_bytes > MAX_ANSWER_BYTES {
+            let Some(oldest) = history.lines.pop_front() else {
+                break;
+            };
+            held_bytes -= oldest.len();
             history.omitted += 1;
         }
-        history.lines.push_back(line.to_owned());
+        if held_bytes > MAX_ANSWER_BYTES {
+            // A single line larger than the whole answer: counted, not sent.
+            held_bytes -= line.len();
+            history.omitted += 1;
+        } else {
+            history.lines.push_back(line.to_owned());
+        }
         if let Ok(at) = event.timestamp.parse::<jiff::Timestamp>() {
             recent.push_back((at, line.to_owned()));
             let newest = at;
@@ -126,50 +141,9 @@ fn count(summary: &mut EventSummary, event: &EventEnvelope) {
     summary.last = Some(event.timestamp.clone());
 }
 
-/// A history read in progress for one user; ends the user's slot on drop.
-pub struct ReadSlot {
-    uid: Option<u32>,
-    _permit: tokio::sync::SemaphorePermit<'static>,
-}
-
-static READS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_CONCURRENT_READS);
-static READERS: Mutex<BTreeSet<Option<u32>>> = Mutex::new(BTreeSet::new());
-
-impl ReadSlot {
-    /// A slot for `uid`, waiting up to `wait` for a free one; `None` when the user already
-    /// reads or none frees up in time.
-    pub async fn take(uid: Option<u32>, wait: Duration) -> Option<ReadSlot> {
-        {
-            let mut readers = READERS.lock().unwrap_or_else(PoisonError::into_inner);
-            if readers.contains(&uid) {
-                return None;
-            }
-            readers.insert(uid);
-        }
-        match tokio::time::timeout(wait, READS.acquire()).await {
-            Ok(Ok(permit)) => Some(ReadSlot {
-                uid,
-                _permit: permit,
-            }),
-            _ => {
-                READERS
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .remove(&uid);
-                None
-            }
-        }
-    }
-}
-
-impl Drop for ReadSlot {
-    fn drop(&mut self) {
-        READERS
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&self.uid);
-    }
-}
+/// History reads: one per user at a time (until its answer's backlog is handed over), and
+/// [`MAX_CONCURRENT_READS`] users at once; root is not counted.
+pub static READS: Gate = Gate::new(MAX_CONCURRENT_READS);
 
 #[cfg(test)]
 mod tests {
@@ -229,23 +203,32 @@ mod tests {
         assert!(theirs.lines.iter().all(|line| line.contains("alice")));
     }
 
-    #[tokio::test]
-    async fn one_read_per_user_at_a_time() {
-        let first = ReadSlot::take(Some(4242), Duration::from_secs(1))
-            .await
-            .expect("first");
-        assert!(
-            ReadSlot::take(Some(4242), Duration::from_secs(1))
-                .await
-                .is_none()
+    #[test]
+    fn an_answer_holds_at_most_its_byte_cap_of_the_newest_lines() {
+        let padding = "x".repeat(3000);
+        let lines: Vec<String> = (0..3000)
+            .map(|index| {
+                serde_json::json!({"timestamp": format!("2026-01-01T10:00:00.{index:03}Z"),
+                    "event_type": "spec.applied", "schema_version": "1", "source": "s",
+                    "details": {"n": index, "pad": padding}})
+                .to_string()
+            })
+            .collect();
+        let far = Instant::now() + Duration::from_secs(60);
+        let query = EventQuery {
+            limit: Some(10_000),
+            ..EventQuery::default()
+        };
+        let history = read(&Source::Memory(lines.clone()), &selection(query, None), far);
+        let held: usize = history.lines.iter().map(String::len).sum();
+        assert!(held <= MAX_ANSWER_BYTES, "{held}");
+        assert!(held > MAX_ANSWER_BYTES - 4000, "as many as fit: {held}");
+        assert_eq!(history.lines.back(), lines.last(), "the newest kept");
+        assert_eq!(
+            history.omitted + history.lines.len() as u64,
+            3000,
+            "the rest counted"
         );
-        let other = ReadSlot::take(Some(4343), Duration::from_secs(1)).await;
-        assert!(other.is_some());
-        drop(first);
-        assert!(
-            ReadSlot::take(Some(4242), Duration::from_secs(1))
-                .await
-                .is_some()
-        );
+        assert_eq!(history.summary.total, 3000);
     }
 }

@@ -25,7 +25,10 @@ use super::{
     budget::{BodyBudget, MAX_BODY_BYTES_PER_USER},
     failure::Failure,
 };
-use crate::connections::{self, Slots};
+use crate::{
+    connections::{self, Slots},
+    write_stall::{WRITE_STALL_TIMEOUT, WriteStallGuard},
+};
 
 /// A request (body included) must be answered within this time; streamed bodies
 /// (`events --follow`) are not limited once their headers are out.
@@ -51,19 +54,22 @@ async fn resolve(admin: AdminPolicy, credentials: Credentials) -> Peer {
         .unwrap_or_else(|_| AdminPolicy::unresolved(credentials))
 }
 
-/// The body bytes a request is charged: its declared length, or the per-request maximum when
-/// the length is not declared but a body may follow.
-fn declared_body(request: &Request<Incoming>) -> usize {
-    let maximum = ds01_spec::api::MAX_REQUEST_BYTES;
+/// The body bytes a request is charged (at most `cap`): its declared length, or `cap` when
+/// the length is not declared but a body may follow; `Err` with the declared length when it is
+/// over `cap`.
+fn charged_body(request: &Request<Incoming>, cap: usize) -> Result<usize, u64> {
     let headers = request.headers();
     match headers
         .get(hyper::header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.trim().parse::<u64>().ok())
     {
-        Some(length) => usize::try_from(length).unwrap_or(maximum).min(maximum),
-        None if headers.contains_key(hyper::header::TRANSFER_ENCODING) => maximum,
-        None => 0,
+        Some(length) => match usize::try_from(length) {
+            Ok(length) if length <= cap => Ok(length),
+            _ => Err(length),
+        },
+        None if headers.contains_key(hyper::header::TRANSFER_ENCODING) => Ok(cap),
+        None => Ok(0),
     }
 }
 
@@ -80,9 +86,29 @@ async fn respond(
     router: Router,
     peer: Peer,
     budget: BodyBudget,
-    mut request: Request<Incoming>,
+    request: Request<Incoming>,
 ) -> Response {
-    let Some(_reservation) = budget.reserve(peer.uid, declared_body(&request)) else {
+    // Admins may submit large spec sets; anyone else only dry-runs small ones.
+    let cap = if peer.admin {
+        ds01_spec::api::MAX_REQUEST_BYTES
+    } else {
+        ds01_spec::api::MAX_NON_ADMIN_REQUEST_BYTES
+    };
+    let charged = match charged_body(&request, cap) {
+        Ok(charged) => charged,
+        Err(declared) => {
+            return Failure::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!(
+                    "this request declares {declared} bytes; requests by {} may be at most {cap} bytes",
+                    peer.name
+                ),
+            )
+            .into_response();
+        }
+    };
+    let Some(_reservation) = budget.reserve(peer.uid, charged) else {
         tracing::warn!(uid = ?peer.uid, "control API request refused: too much body memory in flight");
         return Failure::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -105,6 +131,9 @@ async fn respond(
         user = %peer.name,
         admin = peer.admin,
     );
+    // A body without a declared length is cut off at the same cap.
+    let mut request =
+        request.map(|body| axum::body::Body::new(http_body_util::Limited::new(body, cap)));
     request.extensions_mut().insert(ConnectInfo(peer));
     let answered = tokio::time::timeout(RESPONSE_TIMEOUT, router.oneshot(request))
         .instrument(span)
@@ -169,8 +198,10 @@ pub async fn accept_loop(
                 let budget = budget.clone();
                 async move { Ok::<_, Infallible>(respond(router, peer, budget, request).await) }
             });
-            let connection =
-                connections::http1_builder().serve_connection(TokioIo::new(stream), service);
+            let connection = connections::http1_builder().serve_connection(
+                TokioIo::new(WriteStallGuard::new(stream, WRITE_STALL_TIMEOUT)),
+                service,
+            );
             if let Err(error) = watcher.watch(connection).await {
                 tracing::debug!(%error, "control API connection ended with an error");
             }

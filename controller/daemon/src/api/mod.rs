@@ -7,6 +7,7 @@ mod budget;
 mod events;
 mod failure;
 mod filters;
+mod gate;
 mod gpu_views;
 mod history;
 mod limits;

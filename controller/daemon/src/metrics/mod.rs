@@ -6,6 +6,7 @@
 //! gauges (containers, GPU processes, queue depth, Docker, spec generations) are read from
 //! the live state on every scrape.
 
+mod admission;
 mod event_counts;
 mod exposition;
 mod families;

@@ -1,6 +1,8 @@
 //! The metrics endpoint: `GET /metrics` on `--metrics-addr` (TCP, read-only), in the format the
-//! scraper asks for, behind a connection cap and the control API's header and idle timeouts, so
-//! that no number of idle connections can take the daemon's file descriptors.
+//! scraper asks for, behind a connection cap where idle connections give way to new ones
+//! (`admission`), the control API's header timeout and write-stall limit, and one request per
+//! connection, so that no number of idle connections can take the daemon's file descriptors or
+//! keep a scraper out.
 
 use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -17,11 +19,15 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-use super::{Metrics, Sources, exposition::Format};
-use crate::connections::{self, Slots};
+use super::{Metrics, Sources, admission::Admission, exposition::Format};
+use crate::{
+    connections,
+    write_stall::{WRITE_STALL_TIMEOUT, WriteStallGuard},
+};
 
-/// Connections open at once, from every client together; more are answered 503 and closed.
-/// Prometheus uses one per target; the rest is room for people with curl.
+/// Connections open at once, from every client together. Past it, the oldest connection that
+/// has not sent its request is closed for the newcomer; when all are being answered the
+/// newcomer gets a 503. Prometheus uses one per target; the rest is room for people with curl.
 pub const MAX_CONNECTIONS: usize = 32;
 /// A scrape must be answered within this time (it waits for the spec store's lock).
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -75,7 +81,7 @@ pub async fn serve(
         .route("/metrics", get(scrape))
         .with_state(endpoint);
     let graceful = GracefulShutdown::new();
-    let slots = Slots::<()>::new(MAX_CONNECTIONS);
+    let admission = Admission::new(MAX_CONNECTIONS);
     loop {
         let (stream, peer) = tokio::select! {
             () = shutdown.cancelled() => break,
@@ -88,19 +94,23 @@ pub async fn serve(
                 }
             },
         };
-        let Some(slot) = slots.take(()) else {
-            tracing::debug!(%peer, "metrics connection refused: {MAX_CONNECTIONS} open");
+        let Some(ticket) = admission.admit() else {
+            tracing::debug!(%peer, "metrics connection refused: {MAX_CONNECTIONS} being answered");
             // Answered here, not in a task: refusals never hold descriptors of their own.
             connections::refuse(
                 stream,
                 "too_many_connections",
-                &format!("the metrics endpoint already holds {MAX_CONNECTIONS} connections"),
+                &format!("the metrics endpoint is answering {MAX_CONNECTIONS} requests already"),
             )
             .await;
             continue;
         };
         let router = router.clone();
+        let ticket = Arc::new(ticket);
+        let evicted = ticket.evicted.clone();
+        let asking = ticket.clone();
         let service = service_fn(move |request| {
+            asking.asked();
             let router = router.clone();
             async move {
                 Ok::<_, Infallible>(match router.oneshot(request).await {
@@ -109,12 +119,23 @@ pub async fn serve(
                 })
             }
         });
-        let connection = graceful
-            .watch(connections::http1_builder().serve_connection(TokioIo::new(stream), service));
+        // One request per connection: a connection is held only while a request is on its way
+        // in (then it may give way) or being answered.
+        let mut builder = connections::http1_builder();
+        builder.keep_alive(false);
+        let connection = graceful.watch(builder.serve_connection(
+            TokioIo::new(WriteStallGuard::new(stream, WRITE_STALL_TIMEOUT)),
+            service,
+        ));
         tokio::spawn(async move {
-            let _slot = slot;
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "metrics connection ended with an error");
+            let _ticket = ticket;
+            tokio::select! {
+                served = connection => if let Err(error) = served {
+                    tracing::debug!(%error, "metrics connection ended with an error");
+                },
+                () = evicted.cancelled() => {
+                    tracing::debug!(%peer, "idle metrics connection closed for a newer one");
+                }
             }
         });
     }

@@ -40,8 +40,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::Diagnostic;
 
-/// Largest request body the daemon accepts.
+/// Largest request body the daemon accepts (from root and the admin group).
 pub const MAX_REQUEST_BYTES: usize = 8 << 20;
+/// Largest request body the daemon accepts from anyone else (their dry runs): a spec set of
+/// a few hundred kilobytes is already far larger than any real one.
+pub const MAX_NON_ADMIN_REQUEST_BYTES: usize = 256 << 10;
 
 /// One spec file as the client read it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
