@@ -42,8 +42,17 @@ impl Metrics {
                 .get_or_create(&label)
                 .set(stats.heartbeat.age().as_secs_f64());
         }
-        self.refresh_inventory(&sources.inventory);
         let store = sources.store.lock().await;
+        let named_origins: std::collections::BTreeSet<&str> = store
+            .all()
+            .filter_map(|stored| match &stored.resource.spec {
+                SpecBody::ContainerLifecyclePolicy(spec) => Some(spec.container_types.keys()),
+                _ => None,
+            })
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        self.refresh_inventory(&sources.inventory, &named_origins);
         self.spec_generation.clear();
         self.spec_observed_generation.clear();
         self.dcgm_up.clear();
@@ -82,7 +91,13 @@ impl Metrics {
         }
     }
 
-    fn refresh_inventory(&self, inventory: &SharedInventory) {
+    /// `named_origins`: the `containerTypes` keys of the applied policies. Any other origin a
+    /// label chose is counted as `other`, so users cannot grow the series without bound.
+    fn refresh_inventory(
+        &self,
+        inventory: &SharedInventory,
+        named_origins: &std::collections::BTreeSet<&str>,
+    ) {
         let inventory = inventory.read().unwrap_or_else(PoisonError::into_inner);
         self.docker_connected
             .set(i64::from(inventory.docker.connected));
@@ -100,7 +115,7 @@ impl Metrics {
         for record in inventory.containers.values() {
             self.containers
                 .get_or_create(&ContainerLabels {
-                    origin: record.origin.clone(),
+                    origin: origin_label(&record.origin, named_origins),
                     state: record.info.state.as_str().to_owned(),
                     gpu: (!record.gpu_uuids.is_empty()).to_string(),
                 })
@@ -126,6 +141,41 @@ impl Metrics {
                     kind: kind.to_owned(),
                 })
                 .inc();
+        }
+    }
+}
+
+/// The `origin` label of `ds01_containers`: a built-in origin, a documented interface, or a
+/// `containerTypes` key of an applied policy; anything else a label chose is `other`.
+fn origin_label(origin: &str, named: &std::collections::BTreeSet<&str>) -> String {
+    if crate::inventory::classify::BUILT_IN_ORIGINS.contains(&origin)
+        || KNOWN_INTERFACES.contains(&origin)
+        || named.contains(origin)
+    {
+        origin.to_owned()
+    } else {
+        "other".to_owned()
+    }
+}
+
+/// The `ds01.interface` values DESIGN.md names.
+const KNOWN_INTERFACES: [&str; 3] = ["api", "orchestration", "atomic"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_label_chosen_origin_is_counted_as_other_unless_a_policy_names_it() {
+        let named = std::collections::BTreeSet::from(["gpu-jobs"]);
+        for (origin, label) in [
+            ("docker", "docker"),
+            ("devcontainer", "devcontainer"),
+            ("api", "api"),
+            ("gpu-jobs", "gpu-jobs"),
+            ("x-1f3a9c", "other"),
+        ] {
+            assert_eq!(origin_label(origin, &named), label, "{origin}");
         }
     }
 }
