@@ -180,3 +180,49 @@ async fn a_mig_layout_change_restarts_the_exporter() {
     assert_eq!(restarted["details"]["container"], setup.container);
     ready(&daemon);
 }
+
+#[tokio::test]
+async fn a_deleted_spec_leaves_its_exporter_and_applying_it_again_takes_the_same_one_back() {
+    let scope = TestScope::new("dcgm-delete").await;
+    let setup = exporter(&scope, "", HTTPD);
+    let daemon = Daemon::start(DaemonOptions {
+        nvml_state: Some(nvml(&[GPU0])),
+        ..DaemonOptions::default()
+    });
+    daemon.wait_for_socket(WAIT);
+    assert_eq!(daemon.ctl(&["apply", "-f", &setup.spec_path]).0, 0);
+    ready(&daemon);
+    let (created, true) = container_id(&scope, &setup.container)
+        .await
+        .expect("the exporter")
+    else {
+        panic!("the exporter does not run");
+    };
+    let (code, _, stderr) = daemon.ctl(&["delete", "dcgmexporter", "dcgm"]);
+    assert_eq!(code, 0, "{stderr}");
+    daemon.wait_for_event(WAIT, "spec.deleted", |event| {
+        event["event_type"] == "spec.deleted"
+    });
+    // Deleting undoes nothing: the container keeps running.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        container_id(&scope, &setup.container).await,
+        Some((created.clone(), true))
+    );
+    // Applied again, it is the controller's own, not a name conflict, and not recreated.
+    assert_eq!(daemon.ctl(&["apply", "-f", &setup.spec_path]).0, 0);
+    let status = ready(&daemon);
+    assert!(!status.to_string().contains("NameConflict"), "{status}");
+    assert_eq!(
+        container_id(&scope, &setup.container).await,
+        Some((created, true)),
+        "the exporter was recreated"
+    );
+    assert!(
+        !daemon
+            .events()
+            .iter()
+            .any(|event| event["event_type"] == "dcgm.replaced"),
+        "the controller replaced its own exporter"
+    );
+}

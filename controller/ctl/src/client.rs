@@ -1,10 +1,18 @@
-//! One HTTP request to the controller over its Unix socket.
+//! One HTTP request to the controller over its Unix socket, answered within
+//! [`ANSWER_TIMEOUT`] (a stream: its head within that time, then as long as it lasts).
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, StatusCode, body::Bytes};
 use hyper_util::rt::TokioIo;
+
+/// How long `ds01ctl` waits for an answer: twice what the controller allows itself (30 s), so a
+/// hung controller is reported instead of hanging the shell.
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Why a request got no answer.
 #[derive(Debug, thiserror::Error)]
@@ -27,10 +35,32 @@ pub enum ClientError {
         #[source]
         source: hyper::Error,
     },
+    /// No answer in time.
+    #[error("the controller at {socket} did not answer within {} s", ANSWER_TIMEOUT.as_secs())]
+    TimedOut {
+        /// Socket.
+        socket: PathBuf,
+    },
+}
+
+/// Connects and sends one request, waiting up to [`ANSWER_TIMEOUT`] for the answer's head.
+async fn send(
+    socket: &Path,
+    method: Method,
+    path: &str,
+    body: Option<Vec<u8>>,
+) -> Result<hyper::Response<hyper::body::Incoming>, ClientError> {
+    tokio::time::timeout(ANSWER_TIMEOUT, send_now(socket, method, path, body))
+        .await
+        .unwrap_or_else(|_| {
+            Err(ClientError::TimedOut {
+                socket: socket.to_owned(),
+            })
+        })
 }
 
 /// Connects and sends one request; the caller reads the response body.
-async fn send(
+async fn send_now(
     socket: &Path,
     method: Method,
     path: &str,
@@ -61,7 +91,8 @@ async fn send(
     sender.send_request(request).await.map_err(protocol)
 }
 
-/// Sends `method path` with an optional JSON body; returns status and body.
+/// Sends `method path` with an optional JSON body; returns status and body, all within
+/// [`ANSWER_TIMEOUT`].
 ///
 /// # Errors
 /// When the controller cannot be reached or the exchange breaks.
@@ -71,14 +102,23 @@ pub async fn request(
     path: &str,
     body: Option<Vec<u8>>,
 ) -> Result<(StatusCode, Bytes), ClientError> {
-    let response = send(socket, method, path, body).await?;
-    let status = response.status();
-    let collected = response.into_body().collect().await;
-    let bytes = collected.map_err(|source| ClientError::Protocol {
-        socket: socket.to_owned(),
-        source,
-    })?;
-    Ok((status, bytes.to_bytes()))
+    let exchange = async {
+        let response = send(socket, method, path, body).await?;
+        let status = response.status();
+        let collected = response.into_body().collect().await;
+        let bytes = collected.map_err(|source| ClientError::Protocol {
+            socket: socket.to_owned(),
+            source,
+        })?;
+        Ok((status, bytes.to_bytes()))
+    };
+    tokio::time::timeout(ANSWER_TIMEOUT, exchange)
+        .await
+        .unwrap_or_else(|_| {
+            Err(ClientError::TimedOut {
+                socket: socket.to_owned(),
+            })
+        })
 }
 
 /// Sends `GET path` and calls `on_line` for every line of the (streamed) answer, as it arrives.
@@ -116,4 +156,30 @@ pub async fn stream_lines(
         on_line(String::from_utf8_lossy(&pending).as_ref());
     }
     Ok(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_controller_that_never_answers_is_reported_after_the_timeout() {
+        let directory = tempfile::tempdir().expect("tempdir");
+        let socket = directory.path().join("hung.sock");
+        let listener = tokio::net::UnixListener::bind(&socket).expect("bind");
+        // Accepts, reads nothing, answers nothing.
+        let held = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.expect("accept");
+            std::future::pending::<()>().await;
+            drop(stream);
+        });
+        let started = tokio::time::Instant::now();
+        let error = request(&socket, Method::GET, "/v1/status", None)
+            .await
+            .expect_err("no answer");
+        assert!(matches!(error, ClientError::TimedOut { .. }), "{error}");
+        assert_eq!(started.elapsed(), ANSWER_TIMEOUT);
+        assert!(error.to_string().contains("did not answer within 60 s"));
+        held.abort();
+    }
 }

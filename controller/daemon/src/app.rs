@@ -248,7 +248,7 @@ fn report_state_file(kept_aside: Option<&KeptAside>, recorder: &Recorder, board:
         "False",
         "KeptAside",
         format!(
-            "the controller state file could not be read ({}); it was kept as {} and timers, backoff and orphan tracking started afresh",
+            "the controller state file could not be read ({}); it was kept as {} and the timers, backoff and orphan tracking it held started afresh",
             kept.reason,
             kept.kept_as.display()
         ),

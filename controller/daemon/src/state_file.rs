@@ -55,6 +55,8 @@ pub struct StateFile {
     content: Mutex<Map<String, Value>>,
     /// Held for the whole of a write: snapshot, then write, in order.
     writer: Mutex<()>,
+    /// `section/key` of entries this version could not read, each reported once.
+    unreadable: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl StateFile {
@@ -69,17 +71,14 @@ impl StateFile {
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
             Err(error) => Some(error.to_string()),
             Ok(bytes) => match serde_json::from_slice::<Map<String, Value>>(&bytes) {
-                Ok(content) => return Ok((StateFile::with(path, content), None)),
+                Ok(content) => return Self::with_sections_checked(state_dir, path, content),
                 Err(error) => Some(format!("not a JSON object: {error}")),
             },
         };
         let Some(reason) = problem else {
             return Ok((StateFile::with(path, Map::new()), None));
         };
-        let stamp = jiff::Timestamp::now()
-            .strftime("%Y%m%dT%H%M%SZ")
-            .to_string();
-        let kept_as = state_dir.join(format!("{FILE_NAME}.unreadable-{stamp}"));
+        let kept_as = aside(state_dir);
         if let Err(error) = std::fs::rename(&path, &kept_as) {
             return Err(StateFileError::CannotKeepAside {
                 path,
@@ -94,11 +93,48 @@ impl StateFile {
         ))
     }
 
+    /// A readable file whose sections are not all objects (a hand edit, another version): a
+    /// copy of the whole file is kept aside, the sections that are objects are used, and the
+    /// caller reports it like an unreadable file.
+    fn with_sections_checked(
+        state_dir: &Path,
+        path: PathBuf,
+        mut content: Map<String, Value>,
+    ) -> Result<(Self, Option<KeptAside>), StateFileError> {
+        let odd: Vec<String> = content
+            .iter()
+            .filter(|(_, section)| !section.is_object())
+            .map(|(name, _)| name.clone())
+            .collect();
+        if odd.is_empty() {
+            return Ok((StateFile::with(path, content), None));
+        }
+        let reason = format!(
+            "section(s) {} are not of a shape this version can read",
+            odd.join(", ")
+        );
+        let kept_as = aside(state_dir);
+        if let Err(error) = std::fs::copy(&path, &kept_as) {
+            return Err(StateFileError::CannotKeepAside {
+                path,
+                reason,
+                error,
+            });
+        }
+        tracing::error!(path = %path.display(), kept_as = %kept_as.display(), %reason, "part of the controller state file was unreadable; a copy was kept aside, those sections start afresh");
+        content.retain(|_, section| section.is_object());
+        Ok((
+            StateFile::with(path, content),
+            Some(KeptAside { kept_as, reason }),
+        ))
+    }
+
     fn with(path: PathBuf, content: Map<String, Value>) -> Self {
         StateFile {
             path,
             content: Mutex::new(content),
             writer: Mutex::new(()),
+            unreadable: Mutex::default(),
         }
     }
 
@@ -145,6 +181,14 @@ impl StateFile {
     }
 }
 
+/// Where an unreadable state file (or a copy) is kept: beside it, with the time.
+fn aside(state_dir: &Path) -> PathBuf {
+    let stamp = jiff::Timestamp::now()
+        .strftime("%Y%m%dT%H%M%SZ")
+        .to_string();
+    state_dir.join(format!("{FILE_NAME}.unreadable-{stamp}"))
+}
+
 /// One controller's section, with its value type.
 pub struct Section<T> {
     file: Arc<StateFile>,
@@ -172,14 +216,56 @@ impl<T> std::fmt::Debug for Section<T> {
 }
 
 impl<T: Serialize + DeserializeOwned> Section<T> {
-    /// The value stored under `key` (a value this version cannot read counts as absent).
+    /// The value stored under `key`. A value this version cannot read counts as absent and is
+    /// logged once, in full (up to 2 KiB), so what it held is not lost without a trace.
     #[must_use]
     pub fn get(&self, key: &str) -> Option<T> {
-        self.file.read(self.name, |section| {
-            section?
-                .get(key)
-                .and_then(|value| serde_json::from_value(value.clone()).ok())
-        })
+        let (value, problem) = self.file.read(self.name, |section| {
+            let Some(stored) = section.and_then(|section| section.get(key)) else {
+                return (None, None);
+            };
+            match serde_json::from_value(stored.clone()) {
+                Ok(value) => (Some(value), None),
+                Err(error) => (None, Some((error, stored.to_string()))),
+            }
+        });
+        if let Some((error, stored)) = problem {
+            self.report_unreadable(key, &error, &stored);
+        }
+        value
+    }
+
+    fn report_unreadable(&self, key: &str, error: &serde_json::Error, stored: &str) {
+        let entry = format!("{}/{key}", self.name);
+        let first = self
+            .file
+            .unreadable
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(entry.clone());
+        if first {
+            let shown: String = stored.chars().take(2048).collect();
+            tracing::error!(
+                path = %self.file.path.display(),
+                %entry,
+                %error,
+                stored = %shown,
+                "a controller-state entry has a shape this version cannot read; it starts afresh"
+            );
+        }
+    }
+
+    /// `section/key` of the entries found unreadable so far.
+    #[cfg(test)]
+    #[must_use]
+    pub fn unreadable_entries(&self) -> Vec<String> {
+        self.file
+            .unreadable
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// The keys stored.

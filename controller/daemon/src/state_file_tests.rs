@@ -88,11 +88,48 @@ fn an_unreadable_file_is_kept_aside_and_reported_never_overwritten() {
 }
 
 #[test]
-fn a_value_of_another_shape_reads_as_absent() {
+fn a_value_of_another_shape_reads_as_absent_and_is_reported_once() {
     let directory = tempfile::tempdir().expect("tempdir");
     let file = open(directory.path());
     file.section::<String>("s")
         .set("k", &"text".to_owned())
         .expect("set");
-    assert_eq!(file.section::<u32>("s").get("k"), None);
+    let numbers = file.section::<u32>("s");
+    assert_eq!(numbers.get("k"), None);
+    assert_eq!(numbers.get("k"), None);
+    assert_eq!(numbers.get("absent"), None);
+    assert_eq!(
+        numbers.unreadable_entries(),
+        ["s/k"],
+        "absent is not unreadable"
+    );
+    // The entry is still in the file until its owner writes it afresh.
+    assert_eq!(
+        open(directory.path())
+            .section::<String>("s")
+            .get("k")
+            .as_deref(),
+        Some("text")
+    );
+}
+
+#[test]
+fn a_section_of_another_shape_is_kept_aside_and_reported_and_the_rest_is_used() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let path = directory.path().join(FILE_NAME);
+    let original = r#"{"lifecycle": "written by another version", "orphans": {"p": "kept"}}"#;
+    std::fs::write(&path, original).expect("write");
+    let (file, kept) = StateFile::open(directory.path()).expect("open");
+    let kept = kept.expect("reported");
+    assert!(kept.reason.contains("lifecycle"), "{}", kept.reason);
+    assert_eq!(
+        std::fs::read_to_string(&kept.kept_as).expect("the copy"),
+        original
+    );
+    let file = Arc::new(file);
+    assert_eq!(
+        file.section::<String>("orphans").get("p").as_deref(),
+        Some("kept")
+    );
+    assert!(file.section::<String>("lifecycle").keys().is_empty());
 }

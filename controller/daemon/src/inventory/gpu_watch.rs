@@ -60,12 +60,17 @@ impl GpuWatch {
             }
             let handle = nvml.clone();
             let proc_root = self.proc_root.clone();
-            let observed = tokio::task::spawn_blocking(move || {
+            let poll = tokio::task::spawn_blocking(move || {
                 let snapshot = handle.snapshot();
                 let processes = attribute(&snapshot, &proc_root);
                 (snapshot, processes)
-            })
-            .await;
+            });
+            // A hung driver never returns: shutdown does not wait for it (the thread is left
+            // to the runtime's shutdown timeout).
+            let observed = tokio::select! {
+                () = shutdown.cancelled() => return,
+                observed = poll => observed,
+            };
             match observed {
                 Ok((snapshot, processes)) => self.apply(snapshot, processes, &mut seen_once),
                 Err(error) => tracing::error!(%error, "GPU poll thread failed"),

@@ -71,7 +71,23 @@ impl Reconciler<String> for DcgmReconciler {
             .spec_of(Kind::DcgmExporter, &name);
         let Some((SpecBody::DcgmExporter(spec), generation)) = stored else {
             context.board.remove(Kind::DcgmExporter, &name);
-            let _ = context.state.remove(&name);
+            // The container it created stays where it is (deleting a spec undoes nothing), and
+            // its id is kept: applying the spec again takes it back instead of calling it a
+            // name conflict. The restart history goes.
+            let created = context
+                .state
+                .get(&name)
+                .and_then(|memory: Memory| memory.container_id);
+            let _ = match created {
+                Some(container_id) => context.state.set(
+                    &name,
+                    &Memory {
+                        container_id: Some(container_id),
+                        ..Memory::default()
+                    },
+                ),
+                None => context.state.remove(&name),
+            };
             own_containers(&context.inventory).set(&name, None);
             return Ok(Action::await_change());
         };
