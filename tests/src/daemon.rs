@@ -312,6 +312,17 @@ impl Daemon {
         std::fs::read_to_string(&self.event_log).unwrap_or_default()
     }
 
+    /// The controller's resident memory in KiB (`VmRSS`), 0 when it cannot be read.
+    #[must_use]
+    pub fn rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|value| value.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    }
+
     /// Whether the process still runs.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

@@ -79,15 +79,6 @@ fn alias_bomb() -> String {
     text
 }
 
-fn rss_kib(daemon: &Daemon) -> u64 {
-    std::fs::read_to_string(format!("/proc/{}/status", daemon.child.id()))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|value| value.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
 fn root_status_within(daemon: &Daemon, limit: Duration) {
     let started = Instant::now();
     let (code, _, stderr) = daemon.ctl(&["status", "-o", "json"]);
@@ -157,7 +148,7 @@ fn a_non_admins_dry_run_bombs_get_4xx_within_2s_while_root_is_served() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let slowest = watcher.join().expect("watcher");
     assert!(slowest < Duration::from_secs(1), "root waited {slowest:?}");
-    let rss = rss_kib(&daemon);
+    let rss = daemon.rss_kib();
     eprintln!("root's slowest status: {slowest:?}; daemon RSS {rss} KiB");
     assert!(rss > 0 && rss < 100 * 1024, "daemon RSS {rss} KiB");
     // Through ds01ctl too: a user error (exit 1), said plainly.
@@ -226,7 +217,7 @@ fn a_non_admins_large_or_concurrent_dry_runs_are_refused_or_served_in_turn() {
         .iter()
         .filter(|(status, ..)| *status == Some(200))
         .count();
-    let rss = rss_kib(&daemon);
+    let rss = daemon.rss_kib();
     eprintln!("8 concurrent 240 KiB dry runs by nobody: {served} served, daemon RSS {rss} KiB");
     assert!(served >= 1, "none served");
     assert!(rss > 0 && rss < 100 * 1024, "daemon RSS {rss} KiB");

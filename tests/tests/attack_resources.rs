@@ -14,16 +14,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use ds01_tests::{ContainerRequest, Daemon, DaemonOptions, TestScope};
+use ds01_tests::{ContainerRequest, Daemon, DaemonOptions, TestScope, cli_fixtures::NOBODY};
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(30);
-const NOBODY: [&str; 4] = [
-    "setpriv",
-    "--reuid=65534",
-    "--regid=65534",
-    "--clear-groups",
-];
 /// The daemon's memory bound under attack (issue #13's figure).
 const MAX_RSS_KIB: u64 = 100 * 1024;
 
@@ -32,15 +26,6 @@ fn started(options: DaemonOptions) -> Daemon {
     daemon.wait_for_socket(WAIT);
     let _ = std::fs::set_permissions(daemon.root(), std::fs::Permissions::from_mode(0o755));
     daemon
-}
-
-fn rss_kib(daemon: &Daemon) -> u64 {
-    std::fs::read_to_string(format!("/proc/{}/status", daemon.child.id()))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|value| value.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
 }
 
 /// The time root's `ds01ctl status` takes.
@@ -106,7 +91,7 @@ fn unread_event_answers_of_a_non_admin_cannot_grow_the_daemon_past_100_mib() {
         event_log: Some(log),
         ..DaemonOptions::default()
     });
-    let before = rss_kib(&daemon);
+    let before = daemon.rss_kib();
     let mut reader = Command::new(NOBODY[0])
         .args(&NOBODY[1..])
         .arg(env!("CARGO_BIN_EXE_ds01-slow-reader"))
@@ -129,7 +114,7 @@ fn unread_event_answers_of_a_non_admin_cannot_grow_the_daemon_past_100_mib() {
     }
     // The answers are streamed from memory while the connections stay open.
     std::thread::sleep(Duration::from_secs(2));
-    let during = rss_kib(&daemon);
+    let during = daemon.rss_kib();
     let status_time = root_status_time(&daemon);
     drop(reader.stdin.take());
     let _ = reader.wait();
@@ -189,7 +174,7 @@ fn concurrent_large_dry_runs_of_a_non_admin_cannot_grow_the_daemon_past_100_mib(
         "POST /v1/apply HTTP/1.1\r\nHost: ds01\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    let before = rss_kib(&daemon);
+    let before = daemon.rss_kib();
     let mut senders: Vec<std::process::Child> = (0..4)
         .map(|_| {
             Command::new(NOBODY[0])
@@ -216,7 +201,7 @@ fn concurrent_large_dry_runs_of_a_non_admin_cannot_grow_the_daemon_past_100_mib(
             .iter_mut()
             .any(|sender| matches!(sender.try_wait(), Ok(None)))
     {
-        peak = peak.max(rss_kib(&daemon));
+        peak = peak.max(daemon.rss_kib());
         std::thread::sleep(Duration::from_millis(50));
     }
     let answers: Vec<String> = senders
@@ -323,7 +308,7 @@ fn kept_alive_connections_of_a_local_user_cannot_lock_prometheus_out_of_metrics(
 async fn a_long_gpu_claim_label_cannot_grow_the_daemon_past_100_mib_or_slow_root() {
     let scope = TestScope::new("attack-claims-size").await;
     let daemon = started(DaemonOptions::default());
-    let before = rss_kib(&daemon);
+    let before = daemon.rss_kib();
     let id = scope
         .container(
             ContainerRequest::sleeper("long-claim")
@@ -338,7 +323,7 @@ async fn a_long_gpu_claim_label_cannot_grow_the_daemon_past_100_mib_or_slow_root
     let mut peak = 0;
     let watched = Instant::now();
     while watched.elapsed() < Duration::from_secs(3) {
-        peak = peak.max(rss_kib(&daemon));
+        peak = peak.max(daemon.rss_kib());
         std::thread::sleep(Duration::from_millis(100));
     }
     let status_time = root_status_time(&daemon);
