@@ -140,6 +140,63 @@ fn unread_event_answers_of_a_non_admin_cannot_grow_the_daemon_past_100_mib() {
     );
 }
 
+/// Found by a second review: a client that hangs up while its history is read freed its
+/// user's place at the gate, though the read went on, so one user could run dozens of reads
+/// at once (RSS past 400 MiB, root's status 5.7 s). The place now goes with the read: 40
+/// requests hung up after 100 ms each leave at most one read of this user running.
+#[test]
+fn history_reads_a_client_hung_up_on_still_count_against_its_user() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let log = directory.path().join("events.jsonl");
+    std::fs::write(&log, history_of("nobody")).expect("write the history");
+    std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    let daemon = started(DaemonOptions {
+        docker_host: Some(no_engine(directory.path())),
+        event_log: Some(log),
+        ..DaemonOptions::default()
+    });
+    let before = daemon.rss_kib();
+    let threads = || {
+        std::fs::read_dir(format!("/proc/{}/task", daemon.child.id()))
+            .map(Iterator::count)
+            .unwrap_or(0)
+    };
+    let threads_before = threads();
+    let mut client = Command::new(NOBODY[0])
+        .args(&NOBODY[1..])
+        .arg(env!("CARGO_BIN_EXE_ds01-slow-reader"))
+        .arg(daemon.socket())
+        .arg("40")
+        .arg("/v1/events?limit=10000")
+        .arg("hangup-100")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("run the hanging-up client as nobody");
+    let mut peak_rss = 0;
+    let mut peak_threads = 0;
+    let mut slowest = Duration::ZERO;
+    while matches!(client.try_wait(), Ok(None)) {
+        peak_rss = peak_rss.max(daemon.rss_kib());
+        peak_threads = peak_threads.max(threads());
+        slowest = slowest.max(root_status_time(&daemon));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!(
+        "40 hung-up history reads: RSS {before} -> peak {peak_rss} KiB, threads {threads_before} -> peak {peak_threads}, root's slowest status {slowest:?}"
+    );
+    assert!(peak_rss < MAX_RSS_KIB, "RSS {before} -> {peak_rss} KiB");
+    // One blocking read at a time for this user: a few threads more, not one per request.
+    assert!(
+        peak_threads <= threads_before + 4,
+        "threads {threads_before} -> {peak_threads}"
+    );
+    assert!(
+        slowest < Duration::from_secs(1),
+        "root's status took {slowest:?}"
+    );
+}
+
 /// A valid ContainerLifecyclePolicy of about 3.7 MiB, inside every documented request limit
 /// (8 MiB a request, 100 000 YAML nodes, 4 MiB of scalars): 24 000 `users` entries and one
 /// long exemption reason.

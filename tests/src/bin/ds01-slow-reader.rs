@@ -2,7 +2,9 @@
 //! socket one after another, sends `GET PATH` on each, reads only the first bytes of each
 //! answer (its status line), prints `holding N`, and keeps every connection open, unread,
 //! until its standard input closes — so a test can hold answers in the daemon as another
-//! user (`setpriv --reuid=65534 … ds01-slow-reader SOCKET COUNT PATH`).
+//! user (`setpriv --reuid=65534 … ds01-slow-reader SOCKET COUNT PATH`). With a fourth argument
+//! `hangup-MS` it instead hangs up MS milliseconds after sending each request, unanswered, and
+//! goes on with the next (work the daemon started for a client that left).
 
 use std::{
     io::{Read, Write},
@@ -23,6 +25,11 @@ fn main() -> ExitCode {
         eprintln!("usage: ds01-slow-reader SOCKET COUNT PATH");
         return ExitCode::from(64);
     };
+    let hang_up = arguments
+        .get(4)
+        .and_then(|mode| mode.strip_prefix("hangup-"))
+        .and_then(|millis| millis.parse::<u64>().ok())
+        .map(Duration::from_millis);
     let mut held = Vec::new();
     for number in 0..count {
         let mut stream = match UnixStream::connect(socket) {
@@ -37,6 +44,11 @@ fn main() -> ExitCode {
         if let Err(error) = stream.write_all(request.as_bytes()) {
             eprintln!("connection {number}: {error}");
             return ExitCode::from(2);
+        }
+        if let Some(after) = hang_up {
+            std::thread::sleep(after);
+            drop(stream);
+            continue;
         }
         let mut first = [0_u8; 16];
         let read = stream.read(&mut first).unwrap_or(0);

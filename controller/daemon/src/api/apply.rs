@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use super::{
     ApiState, Peer,
     failure::{Failure, body_bytes, forbidden},
-    gate::Gate,
+    gate::{Gate, Pass},
 };
 use crate::spec_store::{ApplyOutcome, SpecStoreError};
 use ds01_spec::EventType;
@@ -55,7 +55,7 @@ pub async fn apply(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ApplyResponse>, Failure> {
     let body = body_bytes(body)?;
-    let _turn = if peer.admin {
+    let turn = if peer.admin {
         None
     } else {
         Some(
@@ -95,7 +95,7 @@ pub async fn apply(
         })
         .collect();
     if request.dry_run {
-        return dry_run(&state, &peer, sources).await.map(Json);
+        return dry_run(&state, &peer, sources, turn).await.map(Json);
     }
     let (outcomes, generations) = {
         let mut store = state.store.lock().await;
@@ -156,21 +156,25 @@ fn result(resource: String, outcome: ApplyOutcome, generation: u64) -> ApplyResu
     }
 }
 
+/// A dry run; `turn` (a non-admin's place at the gate) is held by the parse itself, which
+/// goes on if the client hangs up, and then by the preview.
 async fn dry_run(
     state: &ApiState,
     peer: &Peer,
     sources: Vec<Source>,
+    turn: Option<Pass>,
 ) -> Result<ApplyResponse, Failure> {
-    let parsed = tokio::task::spawn_blocking(move || ds01_spec::parse_sources(&sources))
-        .await
-        .map_err(|_| {
-            Failure::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "the parser failed",
-            )
-        })?
-        .map_err(|diagnostics| Failure::invalid(diagnostics.0))?;
+    let (parsed, _turn) =
+        tokio::task::spawn_blocking(move || (ds01_spec::parse_sources(&sources), turn))
+            .await
+            .map_err(|_| {
+                Failure::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "the parser failed",
+                )
+            })?;
+    let parsed = parsed.map_err(|diagnostics| Failure::invalid(diagnostics.0))?;
     let planned: Vec<(ParsedResource, ApplyOutcome, u64)> = {
         let store = state.store.lock().await;
         store

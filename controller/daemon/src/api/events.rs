@@ -66,9 +66,14 @@ async fn read_history(
         ),
     };
     let deadline = Instant::now() + history::READ_DEADLINE;
-    let read =
-        tokio::task::spawn_blocking(move || history::read(&source, &selection, deadline)).await;
-    read.map(|history| (history, pass)).map_err(|_| {
+    // The pass goes with the read: a client that hangs up does not end the read, so it must
+    // not free the user's place either (or one user could run any number of reads).
+    let read = tokio::task::spawn_blocking(move || {
+        let history = history::read(&source, &selection, deadline);
+        (history, pass)
+    })
+    .await;
+    read.map_err(|_| {
         Failure::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",

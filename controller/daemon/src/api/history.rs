@@ -23,8 +23,11 @@ pub const MAX_ANSWER_BYTES: usize = 4 << 20;
 pub const READ_DEADLINE: Duration = Duration::from_secs(20);
 /// Distinct users counted separately in a summary; the rest count as `(other)`.
 const MAX_SUMMARY_USERS: usize = 1000;
-/// Lines kept to recognise, in a follow stream, events already sent from the backlog.
-const MAX_RECENT_KEPT: usize = 10_000;
+/// Lines kept to recognise, in a follow stream, events already sent from the backlog (those of
+/// its last two seconds): at most this many, and at most [`MAX_RECENT_BYTES`] of them.
+const MAX_RECENT_KEPT: usize = 1000;
+/// Bytes of such lines kept at most (a follow stream keeps them as long as it lasts).
+const MAX_RECENT_BYTES: usize = 256 << 10;
 
 /// Where the history comes from.
 pub enum Source {
@@ -73,6 +76,7 @@ pub fn read(source: &Source, selection: &Selection, deadline: Instant) -> Histor
     let limit = selection.query.effective_limit();
     let mut history = History::default();
     let mut held_bytes = 0_usize;
+    let mut recent_bytes = 0_usize;
     let mut recent: VecDeque<(jiff::Timestamp, String)> = VecDeque::new();
     let mut on_line = |line: &str| {
         let Ok(event) = serde_json::from_str::<EventEnvelope>(line) else {
@@ -97,14 +101,22 @@ pub fn read(source: &Source, selection: &Selection, deadline: Instant) -> Histor
         } else {
             history.lines.push_back(line.to_owned());
         }
+        if !selection.query.follow {
+            return;
+        }
         if let Ok(at) = event.timestamp.parse::<jiff::Timestamp>() {
+            recent_bytes += line.len();
             recent.push_back((at, line.to_owned()));
             let newest = at;
             while recent.front().is_some_and(|(first, _)| {
                 newest.duration_since(*first) > jiff::SignedDuration::from_secs(2)
             }) || recent.len() > MAX_RECENT_KEPT
+                || recent_bytes > MAX_RECENT_BYTES
             {
-                recent.pop_front();
+                let Some((_, dropped)) = recent.pop_front() else {
+                    break;
+                };
+                recent_bytes -= dropped.len();
             }
         }
     };
