@@ -1,5 +1,6 @@
 //! `ds01-controller`: parse flags (exit 64 on bad ones), start logging, run.
 
+mod allocator;
 mod api;
 mod app;
 mod config;
@@ -28,6 +29,7 @@ use clap::Parser;
 const EX_USAGE: u8 = 64;
 
 fn main() -> ExitCode {
+    allocator::tune();
     // Nothing the controller creates is world-readable (state 0600, inventory and events 0640
     // set explicitly; this covers everything else). The socket is made 0666 on purpose.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o027));
