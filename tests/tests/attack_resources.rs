@@ -76,6 +76,18 @@ fn history_of(user: &str) -> String {
     text
 }
 
+/// A controller without an engine whose event log holds [`history_of`] nobody.
+fn started_with_history_of_nobody(directory: &std::path::Path) -> Daemon {
+    let log = directory.join("events.jsonl");
+    std::fs::write(&log, history_of("nobody")).expect("write the history");
+    std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    started(DaemonOptions {
+        docker_host: Some(no_engine(directory)),
+        event_log: Some(log),
+        ..DaemonOptions::default()
+    })
+}
+
 /// A non-admin (nobody) asks for their own event history on 8 connections, one after another
 /// (one history read per user at a time), reads only each answer's status line, and keeps the
 /// connections open. Each answer holds up to `limit` (10 000) lines of up to 4000 bytes in the
@@ -83,14 +95,7 @@ fn history_of(user: &str) -> String {
 #[test]
 fn unread_event_answers_of_a_non_admin_cannot_grow_the_daemon_past_100_mib() {
     let directory = tempfile::tempdir().expect("tempdir");
-    let log = directory.path().join("events.jsonl");
-    std::fs::write(&log, history_of("nobody")).expect("write the history");
-    std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o640)).expect("chmod");
-    let daemon = started(DaemonOptions {
-        docker_host: Some(no_engine(directory.path())),
-        event_log: Some(log),
-        ..DaemonOptions::default()
-    });
+    let daemon = started_with_history_of_nobody(directory.path());
     let before = daemon.rss_kib();
     let mut reader = Command::new(NOBODY[0])
         .args(&NOBODY[1..])
@@ -147,14 +152,7 @@ fn unread_event_answers_of_a_non_admin_cannot_grow_the_daemon_past_100_mib() {
 #[test]
 fn history_reads_a_client_hung_up_on_still_count_against_its_user() {
     let directory = tempfile::tempdir().expect("tempdir");
-    let log = directory.path().join("events.jsonl");
-    std::fs::write(&log, history_of("nobody")).expect("write the history");
-    std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o640)).expect("chmod");
-    let daemon = started(DaemonOptions {
-        docker_host: Some(no_engine(directory.path())),
-        event_log: Some(log),
-        ..DaemonOptions::default()
-    });
+    let daemon = started_with_history_of_nobody(directory.path());
     let before = daemon.rss_kib();
     let threads = || {
         std::fs::read_dir(format!("/proc/{}/task", daemon.child.id()))

@@ -78,19 +78,11 @@ impl StateFile {
         let Some(reason) = problem else {
             return Ok((StateFile::with(path, Map::new()), None));
         };
-        let kept_as = aside(state_dir);
-        if let Err(error) = std::fs::rename(&path, &kept_as) {
-            return Err(StateFileError::CannotKeepAside {
-                path,
-                reason,
-                error,
-            });
-        }
-        tracing::error!(path = %path.display(), kept_as = %kept_as.display(), %reason, "the controller state file was unreadable; kept aside, starting without it");
-        Ok((
-            StateFile::with(path, Map::new()),
-            Some(KeptAside { kept_as, reason }),
-        ))
+        let kept = keep_aside(state_dir, &path, reason, |from, to| {
+            std::fs::rename(from, to)
+        })?;
+        tracing::error!(path = %path.display(), kept_as = %kept.kept_as.display(), reason = %kept.reason, "the controller state file was unreadable; kept aside, starting without it");
+        Ok((StateFile::with(path, Map::new()), Some(kept)))
     }
 
     /// A readable file whose sections are not all objects (a hand edit, another version): a
@@ -113,20 +105,12 @@ impl StateFile {
             "section(s) {} are not of a shape this version can read",
             odd.join(", ")
         );
-        let kept_as = aside(state_dir);
-        if let Err(error) = std::fs::copy(&path, &kept_as) {
-            return Err(StateFileError::CannotKeepAside {
-                path,
-                reason,
-                error,
-            });
-        }
-        tracing::error!(path = %path.display(), kept_as = %kept_as.display(), %reason, "part of the controller state file was unreadable; a copy was kept aside, those sections start afresh");
+        let kept = keep_aside(state_dir, &path, reason, |from, to| {
+            std::fs::copy(from, to).map(drop)
+        })?;
+        tracing::error!(path = %path.display(), kept_as = %kept.kept_as.display(), reason = %kept.reason, "part of the controller state file was unreadable; a copy was kept aside, those sections start afresh");
         content.retain(|_, section| section.is_object());
-        Ok((
-            StateFile::with(path, content),
-            Some(KeptAside { kept_as, reason }),
-        ))
+        Ok((StateFile::with(path, content), Some(kept)))
     }
 
     fn with(path: PathBuf, content: Map<String, Value>) -> Self {
@@ -181,12 +165,26 @@ impl StateFile {
     }
 }
 
-/// Where an unreadable state file (or a copy) is kept: beside it, with the time.
-fn aside(state_dir: &Path) -> PathBuf {
+/// Keeps the state file at `path` aside, beside it with the time, by `keep` (a rename, or a
+/// copy when the readable part is used).
+fn keep_aside(
+    state_dir: &Path,
+    path: &Path,
+    reason: String,
+    keep: impl FnOnce(&Path, &Path) -> std::io::Result<()>,
+) -> Result<KeptAside, StateFileError> {
     let stamp = jiff::Timestamp::now()
         .strftime("%Y%m%dT%H%M%SZ")
         .to_string();
-    state_dir.join(format!("{FILE_NAME}.unreadable-{stamp}"))
+    let kept_as = state_dir.join(format!("{FILE_NAME}.unreadable-{stamp}"));
+    match keep(path, &kept_as) {
+        Ok(()) => Ok(KeptAside { kept_as, reason }),
+        Err(error) => Err(StateFileError::CannotKeepAside {
+            path: path.to_owned(),
+            reason,
+            error,
+        }),
+    }
 }
 
 /// One controller's section, with its value type.
